@@ -1,0 +1,180 @@
+"""The S3 gateway's HTTP edge: authenticate, route, dispatch, render errors.
+
+One aiohttp handler for everything; ``/_huimin/`` paths (never a valid bucket name) are the
+gateway's own health endpoints. After authentication the request becomes a typed operation
+(``gateway.router``) and one ``match`` sends it to the handler module of its S3 concern.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from gateway import s3xml
+from gateway.context import Ctx, GatewayConfig
+from gateway.errors import AccessDenied, NotModified, S3Error, to_s3_error
+from gateway.handlers import bucket, listing, multipart, object
+from gateway.operations import (
+    AbortMultipartUpload,
+    CompleteMultipartUpload,
+    CopyObject,
+    CreateBucket,
+    CreateMultipartUpload,
+    DeleteBucket,
+    DeleteObject,
+    DeleteObjects,
+    GetBucketLocation,
+    GetBucketVersioning,
+    GetObject,
+    HeadBucket,
+    HeadObject,
+    ListBuckets,
+    ListMultipartUploads,
+    ListObjects,
+    ListObjectsV2,
+    ListParts,
+    Operation,
+    PutObject,
+    UploadPart,
+    UploadPartCopy,
+)
+from gateway.router import route
+from gateway.sigv4 import AuthRequest, authenticate
+from storage.api import Storage
+from storage.errors import StorageError
+
+log = logging.getLogger("huimin.gateway")
+
+ADMIN_PREFIX = "/_huimin/"
+SecretLookup = Callable[[str], str | None]
+
+
+async def dispatch(ctx: Ctx, op: Operation) -> web.StreamResponse:
+    match op:
+        case ListBuckets():
+            return await bucket.list_buckets(ctx)
+        case CreateBucket(bucket=name):
+            return await bucket.create_bucket(ctx, name)
+        case HeadBucket(bucket=name):
+            return await bucket.head_bucket(ctx, name)
+        case DeleteBucket(bucket=name):
+            return await bucket.delete_bucket(ctx, name)
+        case GetBucketLocation(bucket=name):
+            return await bucket.get_bucket_location(ctx, name)
+        case GetBucketVersioning(bucket=name):
+            return await bucket.get_bucket_versioning(ctx, name)
+        case ListObjects():
+            return await listing.list_objects_v1(ctx, op)
+        case ListObjectsV2():
+            return await listing.list_objects_v2(ctx, op)
+        case PutObject():
+            return await object.put_object(ctx, op)
+        case GetObject():
+            return await object.get_object(ctx, op)
+        case HeadObject():
+            return await object.head_object(ctx, op)
+        case DeleteObject():
+            return await object.delete_object(ctx, op)
+        case DeleteObjects(bucket=name):
+            return await object.delete_objects(ctx, name)
+        case CopyObject():
+            return await object.copy_object(ctx, op)
+        case CreateMultipartUpload():
+            return await multipart.create_upload(ctx, op)
+        case UploadPart():
+            return await multipart.upload_part(ctx, op)
+        case UploadPartCopy():
+            return await multipart.upload_part_copy(ctx, op)
+        case CompleteMultipartUpload():
+            return await multipart.complete_upload(ctx, op)
+        case AbortMultipartUpload():
+            return await multipart.abort_upload(ctx, op)
+        case ListParts():
+            return await multipart.list_parts(ctx, op)
+        case ListMultipartUploads():
+            return await multipart.list_uploads(ctx, op)
+
+
+def error_response(error: S3Error, resource: str, request_id: str, head: bool) -> web.Response:
+    headers: dict[str, str] = {}
+    if isinstance(error, NotModified) or head:
+        # 304 and HEAD answers carry no body (the status says it all).
+        return web.Response(status=error.status, headers=headers)
+    body = s3xml.error_xml(error.code, error.detail, resource, request_id, error.extra)
+    return web.Response(
+        status=error.status, body=body, content_type="application/xml", headers=headers
+    )
+
+
+class Gateway:
+    def __init__(self, storage: Storage, config: GatewayConfig, secrets: SecretLookup) -> None:
+        self.storage = storage
+        self.config = config
+        self.secrets = secrets
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        request_id = uuid.uuid4().hex[:16].upper()
+        request["request_id"] = request_id
+        path = request.raw_path.partition("?")[0]
+        if path.startswith(ADMIN_PREFIX):
+            return await self.admin(request, path)
+        try:
+            auth_request = AuthRequest.from_wire(
+                request.method, request.raw_path, request.headers.items()
+            )
+            auth = authenticate(
+                auth_request,
+                self.secrets,
+                datetime.now(UTC),
+                region=self.config.region,
+                max_skew_s=self.config.max_clock_skew_s,
+            )
+            op = route(
+                request.method,
+                auth_request.raw_path,
+                auth_request.query,
+                auth_request.headers,
+                self.config.virtual_host_suffix,
+            )
+            if auth.access_key is None:
+                raise AccessDenied()  # no anonymous access until bucket policies exist
+            ctx = Ctx(request, self.storage, self.config, auth, dict(auth_request.headers), request_id)
+            response = await dispatch(ctx, op)
+        except Exception as exc:
+            if not isinstance(exc, S3Error | StorageError):
+                log.exception("request %s failed", request_id)
+            elif not isinstance(exc, S3Error):
+                log.info("request %s: %s: %s", request_id, type(exc).__name__, exc)
+            error = to_s3_error(exc)
+            if request.transport is None or request.transport.is_closing():
+                raise
+            return error_response(error, path, request_id, request.method == "HEAD")
+        return response
+
+    async def admin(self, request: web.Request, path: str) -> web.StreamResponse:
+        if path == ADMIN_PREFIX + "health/live":
+            return web.json_response({"status": "ok"})
+        if path == ADMIN_PREFIX + "health/ready":
+            try:
+                await self.storage.buckets.list_buckets()
+            except StorageError as exc:
+                return web.json_response({"status": "unavailable", "reason": str(exc)}, status=503)
+            return web.json_response({"status": "ready"})
+        return web.json_response({"error": "not found"}, status=404)
+
+
+async def _stamp_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    request_id = request.get("request_id")
+    if request_id is not None:
+        response.headers["x-amz-request-id"] = request_id
+
+
+def make_app(gateway: Gateway) -> web.Application:
+    app = web.Application(client_max_size=1024**2)
+    app.router.add_route("*", "/{tail:.*}", gateway.handle)
+    app.on_response_prepare.append(_stamp_request_id)
+    return app

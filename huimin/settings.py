@@ -1,0 +1,81 @@
+"""Process settings: one frozen object from a TOML file plus HUIMIN_* environment variables.
+
+The only module that reads the environment. Precedence: explicit overrides (CLI flags) > env >
+TOML file > defaults.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from erasure.codec import CODECS, DEFAULT_CODEC
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HUIMIN_", frozen=True, extra="forbid")
+
+    data_dir: Path = Path("./data")
+    listen: str = "127.0.0.1:9000"
+    region: str = "us-east-1"
+    drives: int = Field(default=12, ge=1, description="drive folders the embedded server lays out")
+    ec_data_shards: int = Field(default=8, ge=1, le=32)
+    ec_parity_shards: int = Field(default=4, ge=1, le=16)
+    codec: str = DEFAULT_CODEC
+    block_size_bytes: int = Field(default=1024 * 1024, ge=4096, le=64 * 1024 * 1024)
+    inline_threshold_bytes: int = Field(default=128 * 1024, ge=0, le=1024 * 1024)
+    min_part_size_bytes: int = Field(default=5 * 1024 * 1024, ge=1)
+    max_object_size_bytes: int = 5 * 1024**4
+    max_clock_skew_s: int = 900
+    io_threads: int = Field(default=16, ge=1)
+    root_access_key: str | None = None
+    root_secret_key: str | None = None
+    virtual_host_suffix: str | None = None
+    log_level: str = "INFO"
+
+    def ec_check(self) -> None:
+        if self.codec not in CODECS:
+            raise ValueError(f"codec {self.codec!r} is not one of {CODECS}")
+        n = self.ec_data_shards + self.ec_parity_shards
+        if self.drives % n:
+            raise ValueError(f"{self.drives} drives do not divide into sets of {n}")
+
+
+_TOML_FILE: list[Path] = []
+
+
+class _FileSettings(Settings):
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if _TOML_FILE:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=_TOML_FILE[-1]))
+        return tuple(sources)
+
+
+def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from ``config`` (TOML) and the environment, with CLI ``overrides`` on top."""
+    _TOML_FILE.clear()
+    if config is not None:
+        if not config.is_file():
+            raise FileNotFoundError(config)
+        _TOML_FILE.append(config)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    settings = Settings(**_FileSettings(**given).model_dump())
+    settings.ec_check()
+    return settings

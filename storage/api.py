@@ -1,0 +1,191 @@
+"""The seam between the gateway and storage: small protocols, split by client.
+
+The gateway imports only this module (and storage.errors). The erasure-coded implementation lives
+in storage.objects / storage.multipart / storage.listing / storage.buckets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+
+def ns_to_datetime(ns: int) -> datetime:
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class BucketInfo:
+    name: str
+    created: datetime
+    owner: str
+    region: str
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    bucket: str
+    key: str
+    version_id: str
+    size: int
+    etag: str  # without quotes
+    last_modified: datetime
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    checksums: Mapping[str, str] = field(default_factory=dict)
+    parts_count: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class BodyDigest:
+    """What a finished upload body produced: the MD5 (ETag) and the checksums to store."""
+
+    md5_hex: str
+    checksums: Mapping[str, str]
+
+
+class UploadBody(Protocol):
+    """An upload body as the object layer consumes it.
+
+    ``read`` returns exactly ``size`` bytes unless the body ends (then fewer; b"" at the end).
+    ``update`` is called from a worker thread with every block in order (hashing releases the
+    GIL there). ``finish`` runs after the last block, before anything is committed: it verifies
+    Content-MD5 / checksums / payload signatures and raises an S3 error to abort the write.
+    """
+
+    async def read(self, size: int) -> bytes | bytearray | memoryview: ...
+
+    def update(self, block: bytes | bytearray | memoryview) -> None: ...
+
+    async def finish(self) -> BodyDigest: ...
+
+
+class ObjectReader(Protocol):
+    @property
+    def info(self) -> ObjectInfo: ...
+
+    def stream(self, start: int, end_inclusive: int) -> AsyncIterator[bytes | memoryview]:
+        """The object's bytes in [start, end_inclusive], verified, in bounded memory."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ListedObject:
+    key: str
+    size: int
+    etag: str
+    last_modified: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ListPage:
+    objects: list[ListedObject]
+    common_prefixes: list[str]
+    is_truncated: bool
+    next_marker: str | None  # last key or prefix returned, when truncated
+
+
+@dataclass(frozen=True, slots=True)
+class UploadInfo:
+    bucket: str
+    key: str
+    upload_id: str
+    initiated: datetime
+    metadata: Mapping[str, str]
+    checksum_algorithm: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PartInfo:
+    number: int
+    size: int
+    etag: str
+    last_modified: datetime
+    checksums: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class UploadsPage:
+    uploads: list[UploadInfo]
+    common_prefixes: list[str]
+    is_truncated: bool
+    next_key_marker: str | None
+    next_upload_id_marker: str | None
+
+
+class Buckets(Protocol):
+    async def create_bucket(self, name: str, owner: str, region: str) -> None: ...
+    async def head_bucket(self, name: str) -> BucketInfo: ...
+    async def list_buckets(self) -> list[BucketInfo]: ...
+    async def delete_bucket(self, name: str) -> None: ...
+
+
+class Objects(Protocol):
+    async def put_object(
+        self,
+        bucket: str,
+        key: str,
+        body: UploadBody,
+        size: int,
+        metadata: Mapping[str, str],
+    ) -> ObjectInfo: ...
+
+    async def open_object(self, bucket: str, key: str) -> ObjectReader: ...
+
+    async def head_object(self, bucket: str, key: str) -> ObjectInfo: ...
+
+    async def delete_object(self, bucket: str, key: str) -> None:
+        """Idempotent: deleting a missing key succeeds (S3 answers 204)."""
+        ...
+
+
+class Listing(Protocol):
+    async def list_objects(
+        self, bucket: str, prefix: str, delimiter: str, after: str, max_keys: int
+    ) -> ListPage: ...
+
+
+class Multipart(Protocol):
+    async def create_upload(
+        self, bucket: str, key: str, metadata: Mapping[str, str], checksum_algorithm: str | None
+    ) -> str: ...
+
+    async def get_upload(self, bucket: str, key: str, upload_id: str) -> UploadInfo: ...
+
+    async def upload_part(
+        self, bucket: str, key: str, upload_id: str, number: int, body: UploadBody, size: int
+    ) -> PartInfo: ...
+
+    async def list_parts(self, bucket: str, key: str, upload_id: str) -> list[PartInfo]: ...
+
+    async def complete_upload(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        parts: list[tuple[int, str]],
+        checksums: Mapping[str, str],
+    ) -> ObjectInfo: ...
+
+    async def abort_upload(self, bucket: str, key: str, upload_id: str) -> None: ...
+
+    async def list_uploads(
+        self,
+        bucket: str,
+        prefix: str,
+        delimiter: str,
+        key_marker: str,
+        upload_id_marker: str,
+        max_uploads: int,
+    ) -> UploadsPage: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Storage:
+    """What the gateway is given: one implementation per protocol."""
+
+    buckets: Buckets
+    objects: Objects
+    listing: Listing
+    multipart: Multipart

@@ -1,0 +1,104 @@
+"""The Drive protocol: what the object layer needs from one drive, local or remote.
+
+Every method is async and raises ``DriveError`` (or a subclass) on failure; the object layer
+reduces per-drive outcomes with ``storage.quorum``. A drive never decides anything about other
+drives: it stores shards and index rows atomically and answers for itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from storage.records import BucketRecord, ObjectRecord, PartRecord, UploadRecord
+
+
+@dataclass(frozen=True, slots=True)
+class ListRow:
+    """One version as listing sees it (no inline data, no user metadata)."""
+
+    key: str
+    version_id: str
+    mod_time_ns: int
+    size: int
+    etag: str
+
+    @property
+    def order(self) -> tuple[int, str]:
+        return (self.mod_time_ns, self.version_id)
+
+
+@dataclass(frozen=True, slots=True)
+class DriveInfo:
+    name: str
+    total_bytes: int
+    free_bytes: int
+
+
+class ShardWriter(Protocol):
+    """A shard being written to a temp location; invisible until the drive commits it."""
+
+    async def write(self, pieces: Sequence[bytes | memoryview]) -> None: ...
+
+    async def finish(self) -> None:
+        """Flush and fsync; the shard stays staged until commit."""
+        ...
+
+    async def abort(self) -> None: ...
+
+
+class Drive(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    async def info(self) -> DriveInfo: ...
+
+    # Buckets (replicated to every drive).
+    async def make_bucket(self, bucket: BucketRecord) -> None: ...
+    async def get_bucket(self, name: str) -> BucketRecord: ...
+    async def list_buckets(self) -> list[BucketRecord]: ...
+    async def delete_bucket(self, name: str) -> None: ...
+
+    # Shards.
+    async def create_shard(self, data_id: str) -> ShardWriter: ...
+    async def read_shard(self, data_id: str, offset: int, length: int) -> bytes: ...
+
+    # Object versions.
+    async def commit_object(self, record: ObjectRecord, staged: Sequence[str]) -> None:
+        """Move the staged shards (data ids) into place and insert the version, atomically."""
+        ...
+
+    async def get_versions(self, bucket: str, key: str) -> list[ObjectRecord]:
+        """All versions of a key on this drive, newest first (with inline data)."""
+        ...
+
+    async def prune_versions(self, bucket: str, key: str, before: tuple[int, str]) -> None:
+        """Delete versions ordered before ``before`` (mod_time_ns, version_id) and their shards."""
+        ...
+
+    async def delete_version(self, bucket: str, key: str, version_id: str) -> None: ...
+
+    async def list_versions(
+        self, bucket: str, prefix: str, after: str, limit: int
+    ) -> list[ListRow]:
+        """Rows with key > after and key starting with prefix, by key then newest first."""
+        ...
+
+    # Multipart uploads.
+    async def put_upload(self, upload: UploadRecord) -> None: ...
+    async def get_upload(self, upload_id: str) -> UploadRecord: ...
+    async def list_uploads(
+        self, bucket: str, prefix: str, after: tuple[str, str], limit: int
+    ) -> list[UploadRecord]: ...
+    async def commit_part(self, part: PartRecord) -> None:
+        """Move the part's staged shard into place and upsert the part row (replacing its shard)."""
+        ...
+
+    async def list_parts(self, upload_id: str) -> list[PartRecord]: ...
+
+    async def complete_upload(self, record: ObjectRecord, upload_id: str) -> None:
+        """Insert the version, drop the upload and its part rows, delete unused part shards."""
+        ...
+
+    async def abort_upload(self, upload_id: str) -> None: ...

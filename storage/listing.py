@@ -1,0 +1,161 @@
+"""Listing: sorted range scans of every drive's index, merged per set and across sets.
+
+Per set, a key is listed when its newest version is held by at least k drives (the same rule as
+reads), so a half-written or half-deleted key never shows. Keys under a common prefix are skipped
+with a seek instead of being scanned one by one.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+
+from storage.api import ListedObject, ListPage, ns_to_datetime
+from storage.drive import Drive, ListRow
+from storage.errors import ObjectNotFound, QuorumNotReached
+from storage.quorum import pick_readable
+from storage.sets import ErasureSets, each
+
+# Seeking past "photos/" lists keys after "photos/" + this: later than any real key under it.
+_AFTER_ALL = "\U0010ffff" * 4
+
+
+def common_prefix(key: str, prefix: str, delimiter: str) -> str | None:
+    """The CommonPrefixes entry a key rolls up into, if any.
+
+    >>> common_prefix("a/b/c.txt", "a/", "/")
+    'a/b/'
+    >>> common_prefix("a/c.txt", "a/", "/") is None
+    True
+    """
+    if not delimiter:
+        return None
+    i = key.find(delimiter, len(prefix))
+    return key[: i + len(delimiter)] if i >= 0 else None
+
+
+def merge_set_rows(
+    per_drive: Sequence[list[ListRow] | None], k: int, horizon: str | None
+) -> list[ListRow]:
+    """Readable newest version of every key up to ``horizon`` (None: no limit), in key order."""
+    by_key: dict[str, list[list[ListRow] | None]] = {}
+    for position, rows in enumerate(per_drive):
+        if rows is None:
+            continue
+        for row in rows:
+            if horizon is not None and row.key > horizon:
+                break
+            slots = by_key.setdefault(row.key, [[] for _ in per_drive])
+            slot = slots[position]
+            assert slot is not None
+            slot.append(row)
+    failed = [rows is None for rows in per_drive]
+    out = []
+    for key in sorted(by_key):
+        views = [None if failed[i] else v for i, v in enumerate(by_key[key])]
+        try:
+            out.append(pick_readable(views, k).version)
+        except (ObjectNotFound, QuorumNotReached):
+            continue  # not readable now: a failed, interrupted or undecidable write
+    return out
+
+
+class SetCursor:
+    """Readable rows of one erasure set in key order, fetched in batches."""
+
+    def __init__(
+        self, drives: Sequence[Drive], k: int, bucket: str, prefix: str, after: str, batch: int
+    ) -> None:
+        self.drives = drives
+        self.k = k
+        self.bucket = bucket
+        self.prefix = prefix
+        self.after = after
+        self.batch = batch
+        self.buffer: deque[ListRow] = deque()
+        self.exhausted = False
+
+    async def peek(self) -> ListRow | None:
+        while not self.buffer and not self.exhausted:
+            await self._fill()
+        return self.buffer[0] if self.buffer else None
+
+    def pop(self) -> ListRow:
+        return self.buffer.popleft()
+
+    def seek_past(self, prefix: str) -> None:
+        """Skip every key starting with ``prefix``."""
+        while self.buffer and self.buffer[0].key.startswith(prefix):
+            self.buffer.popleft()
+        if not self.buffer and self.after < prefix + _AFTER_ALL:
+            self.after = prefix + _AFTER_ALL
+
+    async def _fill(self) -> None:
+        after = self.after
+        results = await each(
+            self.drives, lambda d: d.list_versions(self.bucket, self.prefix, after, self.batch)
+        )
+        per_drive = [r if isinstance(r, list) else None for r in results]
+        answered = [r for r in per_drive if r is not None]
+        if len(answered) < self.k:
+            raise QuorumNotReached(f"{len(answered)} drives answered a listing, {self.k} needed")
+        # Only keys up to the smallest last key of a full page are known on every drive.
+        full = [rows[-1].key for rows in answered if len(rows) >= self.batch]
+        horizon = min(full) if full else None
+        self.buffer.extend(merge_set_rows(per_drive, self.k, horizon))
+        if horizon is None:
+            self.exhausted = True
+        else:
+            self.after = horizon
+
+
+class ErasureListing:
+    def __init__(self, sets: ErasureSets) -> None:
+        self.sets = sets
+
+    async def list_objects(
+        self, bucket: str, prefix: str, delimiter: str, after: str, max_keys: int
+    ) -> ListPage:
+        batch = min(max(max_keys + 1, 100), 1000)
+        k = self.sets.params.k
+        cursors = [SetCursor(s, k, bucket, prefix, after, batch) for s in self.sets.sets]
+        objects: list[ListedObject] = []
+        prefixes: list[str] = []
+        last: str | None = None
+        truncated = False
+        while True:
+            heads = [(row.key, i) for i, c in enumerate(cursors) if (row := await c.peek())]
+            if not heads:
+                break
+            if len(objects) + len(prefixes) >= max_keys:
+                truncated = True
+                break
+            key, i = min(heads)
+            row = cursors[i].pop()
+            cp = common_prefix(key, prefix, delimiter)
+            if cp is not None:
+                if not prefixes or prefixes[-1] != cp:
+                    prefixes.append(cp)
+                for c in cursors:
+                    c.seek_past(cp)
+                last = cp
+                continue
+            objects.append(
+                ListedObject(
+                    key=row.key,
+                    size=row.size,
+                    etag=row.etag,
+                    last_modified=ns_to_datetime(row.mod_time_ns),
+                )
+            )
+            last = row.key
+        if not objects and not prefixes:
+            from storage.buckets import ErasureBuckets
+
+            await ErasureBuckets(self.sets).head_bucket(bucket)
+        return ListPage(
+            objects=objects,
+            common_prefixes=prefixes,
+            is_truncated=truncated,
+            next_marker=last if truncated else None,
+        )

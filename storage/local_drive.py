@@ -1,0 +1,232 @@
+"""A drive folder on this machine: shard files plus its SQLite index.
+
+Layout of a drive folder::
+
+    huimin-drive.json        format version and drive id
+    index.sqlite3            metadata index (WAL)
+    tmp/<data_id>            shards being written (removed at start-up: nothing there was committed)
+    data/<ab>/<data_id>      committed shard files, <ab> = first two chars of the data id
+
+Blocking work runs in a small thread pool shared by the drives of a process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import BinaryIO, TypeVar
+
+from storage.drive import DriveInfo, ListRow
+from storage.errors import DriveError, DriveNotFound, StorageError
+from storage.index import Index
+from storage.records import BucketRecord, ObjectRecord, PartRecord, UploadRecord
+
+DRIVE_FORMAT_VERSION = 1
+_T = TypeVar("_T")
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalShardWriter:
+    def __init__(self, drive: LocalDrive, path: Path, handle: BinaryIO) -> None:
+        self._drive = drive
+        self._path = path
+        self._handle = handle
+
+    async def write(self, pieces: Sequence[bytes | memoryview]) -> None:
+        await self._drive._run(self._handle.writelines, pieces)
+
+    async def finish(self) -> None:
+        def flush() -> None:
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            self._handle.close()
+
+        await self._drive._run(flush)
+
+    async def abort(self) -> None:
+        def remove() -> None:
+            self._handle.close()
+            self._path.unlink(missing_ok=True)
+
+        await self._drive._run(remove)
+
+
+class LocalDrive:
+    def __init__(self, root: Path, executor: ThreadPoolExecutor) -> None:
+        self.root = root
+        self._executor = executor
+        self._tmp = root / "tmp"
+        self._data = root / "data"
+        root.mkdir(parents=True, exist_ok=True)
+        stamp = root / "huimin-drive.json"
+        if stamp.exists():
+            fmt = json.loads(stamp.read_text())["format"]
+            if fmt != DRIVE_FORMAT_VERSION:
+                raise RuntimeError(f"{root}: drive format {fmt} is not {DRIVE_FORMAT_VERSION}")
+        else:
+            stamp.write_text(json.dumps({"format": DRIVE_FORMAT_VERSION}))
+        shutil.rmtree(self._tmp, ignore_errors=True)  # staged, never committed: garbage
+        self._tmp.mkdir()
+        self._data.mkdir(exist_ok=True)
+        self._index = Index(root / "index.sqlite3")
+
+    @property
+    def name(self) -> str:
+        return self.root.name
+
+    def close(self) -> None:
+        self._index.close()
+
+    async def _run(self, fn: Callable[..., _T], *args: object) -> _T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, fn, *args)
+        except StorageError:
+            raise
+        except (OSError, ValueError, sqlite3.Error) as exc:  # IO errors, closed index, broken records
+            raise DriveError(f"{self.name}: {exc}") from exc
+
+    def _data_path(self, data_id: str) -> Path:
+        return self._data / data_id[:2] / data_id
+
+    async def info(self) -> DriveInfo:
+        usage = await self._run(shutil.disk_usage, self.root)
+        return DriveInfo(name=self.name, total_bytes=usage.total, free_bytes=usage.free)
+
+    # Buckets ---------------------------------------------------------------------------------
+
+    async def make_bucket(self, bucket: BucketRecord) -> None:
+        await self._run(self._index.make_bucket, bucket)
+
+    async def get_bucket(self, name: str) -> BucketRecord:
+        return await self._run(self._index.get_bucket, name)
+
+    async def list_buckets(self) -> list[BucketRecord]:
+        return await self._run(self._index.list_buckets)
+
+    async def delete_bucket(self, name: str) -> None:
+        await self._run(self._index.delete_bucket, name)
+
+    # Shards ----------------------------------------------------------------------------------
+
+    async def create_shard(self, data_id: str) -> LocalShardWriter:
+        path = self._tmp / data_id
+        handle = await self._run(path.open, "xb")
+        return LocalShardWriter(self, path, handle)
+
+    async def read_shard(self, data_id: str, offset: int, length: int) -> bytes:
+        def read() -> bytes:
+            try:
+                fd = os.open(self._data_path(data_id), os.O_RDONLY)
+            except FileNotFoundError as exc:
+                raise DriveNotFound(data_id) from exc
+            try:
+                return os.pread(fd, length, offset)
+            finally:
+                os.close(fd)
+
+        return await self._run(read)
+
+    def _publish(self, staged: Sequence[str]) -> None:
+        """Move staged shards into data/ and make the renames durable."""
+        parents = set()
+        for data_id in staged:
+            target = self._data_path(data_id)
+            target.parent.mkdir(exist_ok=True)
+            (self._tmp / data_id).rename(target)
+            parents.add(target.parent)
+        for parent in parents:
+            _fsync_dir(parent)
+
+    def _unlink(self, data_ids: Sequence[str]) -> None:
+        for data_id in data_ids:
+            with contextlib.suppress(FileNotFoundError):
+                self._data_path(data_id).unlink()
+
+    # Object versions -------------------------------------------------------------------------
+
+    async def commit_object(self, record: ObjectRecord, staged: Sequence[str]) -> None:
+        def commit() -> None:
+            self._publish(staged)
+            try:
+                self._index.insert_object(record)
+            except BaseException:
+                self._unlink(staged)
+                raise
+
+        await self._run(commit)
+
+    async def get_versions(self, bucket: str, key: str) -> list[ObjectRecord]:
+        return await self._run(self._index.get_versions, bucket, key)
+
+    async def prune_versions(self, bucket: str, key: str, before: tuple[int, str]) -> None:
+        def prune() -> None:
+            self._unlink(self._index.prune_versions(bucket, key, before))
+
+        await self._run(prune)
+
+    async def delete_version(self, bucket: str, key: str, version_id: str) -> None:
+        def delete() -> None:
+            self._unlink(self._index.delete_version(bucket, key, version_id))
+
+        await self._run(delete)
+
+    async def list_versions(
+        self, bucket: str, prefix: str, after: str, limit: int
+    ) -> list[ListRow]:
+        return await self._run(self._index.list_versions, bucket, prefix, after, limit)
+
+    # Multipart -------------------------------------------------------------------------------
+
+    async def put_upload(self, upload: UploadRecord) -> None:
+        await self._run(self._index.put_upload, upload)
+
+    async def get_upload(self, upload_id: str) -> UploadRecord:
+        return await self._run(self._index.get_upload, upload_id)
+
+    async def list_uploads(
+        self, bucket: str, prefix: str, after: tuple[str, str], limit: int
+    ) -> list[UploadRecord]:
+        return await self._run(self._index.list_uploads, bucket, prefix, after, limit)
+
+    async def commit_part(self, part: PartRecord) -> None:
+        def commit() -> None:
+            self._publish([part.data_id])
+            try:
+                replaced = self._index.upsert_part(part)
+            except BaseException:
+                self._unlink([part.data_id])
+                raise
+            if replaced:
+                self._unlink([replaced])
+
+        await self._run(commit)
+
+    async def list_parts(self, upload_id: str) -> list[PartRecord]:
+        return await self._run(self._index.list_parts, upload_id)
+
+    async def complete_upload(self, record: ObjectRecord, upload_id: str) -> None:
+        def complete() -> None:
+            self._unlink(self._index.complete_upload(record, upload_id))
+
+        await self._run(complete)
+
+    async def abort_upload(self, upload_id: str) -> None:
+        def abort() -> None:
+            self._unlink(self._index.abort_upload(upload_id))
+
+        await self._run(abort)

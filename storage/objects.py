@@ -1,0 +1,183 @@
+"""Object operations over erasure sets: PUT (stream, commit on quorum, prune older versions),
+GET/HEAD (newest version held by k drives), DELETE.
+
+Buckets are unversioned for now: a committed write prunes the versions it supersedes, a delete
+prunes everything older than itself. Both happen only after the new state reached write quorum,
+so a failed or interrupted write leaves the previous version intact and readable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+
+from erasure.layout import Layout
+from storage.api import ObjectInfo, UploadBody, ns_to_datetime
+from storage.drive import Drive
+from storage.errors import BucketNotFound, DriveError, ObjectNotFound, StorageError
+from storage.quorum import Agreement, pick_readable, reduce_write, write_quorum
+from storage.records import ObjectRecord
+from storage.sets import ErasureSets, ObjectSet, each, new_id, outcomes
+from storage.streams import StagedShards, part_ref, stream_range, write_part
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], int]
+
+
+def record_info(record: ObjectRecord) -> ObjectInfo:
+    return ObjectInfo(
+        bucket=record.bucket,
+        key=record.key,
+        version_id=record.version_id,
+        size=record.size,
+        etag=record.etag,
+        last_modified=ns_to_datetime(record.mod_time_ns),
+        metadata=record.metadata,
+        checksums=record.checksums,
+        parts_count=len(record.parts) if "-" in record.etag else 1,
+    )
+
+
+class ErasureReader:
+    def __init__(
+        self, record: ObjectRecord, drives: Sequence[Drive], copies: Sequence[ObjectRecord | None]
+    ) -> None:
+        self._record = record
+        self._drives = drives
+        self._copies = copies
+        self._info = record_info(record)
+
+    @property
+    def info(self) -> ObjectInfo:
+        return self._info
+
+    def stream(self, start: int, end_inclusive: int) -> AsyncIterator[bytes | memoryview]:
+        return stream_range(self._drives, self._copies, self._record, start, end_inclusive)
+
+
+class ErasureObjects:
+    def __init__(self, sets: ErasureSets, clock: Clock = time.time_ns) -> None:
+        self.sets = sets
+        self.clock = clock
+
+    def _layout(self) -> Layout:
+        p = self.sets.params
+        return Layout(p.codec, p.k, p.m, p.block_size)
+
+    @property
+    def write_quorum(self) -> int:
+        return write_quorum(self.sets.params.k, self.sets.params.m)
+
+    async def put_object(
+        self, bucket: str, key: str, body: UploadBody, size: int, metadata: Mapping[str, str]
+    ) -> ObjectInfo:
+        oset = self.sets.for_object(bucket, key)
+        layout = self._layout()
+        staged = await write_part(
+            oset, layout, body, size, new_id(), self.write_quorum, self.sets.params.inline_threshold
+        )
+        try:
+            digest = await body.finish()
+        except BaseException:
+            await staged.discard()
+            raise
+        record = ObjectRecord(
+            bucket=bucket,
+            key=key,
+            version_id=new_id(),
+            mod_time_ns=self.clock(),
+            size=size,
+            etag=digest.md5_hex,
+            codec=layout.codec,
+            k=layout.k,
+            m=layout.m,
+            block_size=layout.block_size,
+            shard_index=0,
+            parts=(part_ref(1, staged, digest.md5_hex, {}),),
+            metadata=dict(metadata),
+            checksums=dict(digest.checksums),
+        )
+        await self.commit(oset, record, staged)
+        return record_info(record)
+
+    async def commit(
+        self, oset: ObjectSet, record: ObjectRecord, staged: StagedShards
+    ) -> None:
+        """Commit a version on every drive holding its staged shards; prune what it supersedes."""
+
+        async def one(position: int) -> None:
+            if not staged.ok[position]:
+                raise DriveError("no staged shard")
+            shard = oset.shard_of(position)
+            inline = staged.inline[shard] if staged.inline is not None else None
+            await oset.drives[position].commit_object(
+                record.for_shard(shard, inline), [] if staged.inline is not None else [staged.data_id]
+            )
+
+        try:
+            await self.commit_on(oset, record, one)
+        finally:
+            await staged.discard()
+
+    async def commit_on(
+        self,
+        oset: ObjectSet,
+        record: ObjectRecord,
+        one: Callable[[int], Awaitable[None]],
+    ) -> None:
+        """Run ``one(position)`` on every drive, require write quorum (else roll back), prune."""
+        results = await asyncio.gather(
+            *(one(p) for p in range(len(oset.drives))), return_exceptions=True
+        )
+        done = outcomes(results)
+        try:
+            reduce_write(done, self.write_quorum)
+        except StorageError:
+            committed = [d for d, o in zip(oset.drives, done, strict=True) if o is None]
+            await each(
+                committed, lambda d: d.delete_version(record.bucket, record.key, record.version_id)
+            )
+            raise
+        await self._prune(oset, record.bucket, record.key, record.order)
+
+    async def _prune(
+        self, oset: ObjectSet, bucket: str, key: str, before: tuple[int, str]
+    ) -> list[BaseException | None]:
+        results = outcomes(await each(oset.drives, lambda d: d.prune_versions(bucket, key, before)))
+        for drive, outcome in zip(oset.drives, results, strict=True):
+            if outcome is not None and not isinstance(outcome, BucketNotFound):
+                log.warning("prune on %s failed: %s", drive.name, outcome)
+        return results
+
+    async def agree(self, bucket: str, key: str) -> tuple[ObjectSet, Agreement[ObjectRecord]]:
+        """The newest readable version of a key and every drive's copy of it."""
+        oset = self.sets.for_object(bucket, key)
+        results = await each(oset.drives, lambda d: d.get_versions(bucket, key))
+        per_drive = [None if isinstance(r, BaseException) else r for r in results]
+        try:
+            return oset, pick_readable(per_drive, self.sets.params.k)
+        except ObjectNotFound:
+            await self._bucket_must_exist(bucket)
+            raise
+
+    async def _bucket_must_exist(self, bucket: str) -> None:
+        from storage.buckets import ErasureBuckets
+
+        await ErasureBuckets(self.sets).head_bucket(bucket)
+
+    async def open_object(self, bucket: str, key: str) -> ErasureReader:
+        oset, agreement = await self.agree(bucket, key)
+        return ErasureReader(agreement.version, oset.drives, agreement.copies)
+
+    async def head_object(self, bucket: str, key: str) -> ObjectInfo:
+        _, agreement = await self.agree(bucket, key)
+        return record_info(agreement.version)
+
+    async def delete_object(self, bucket: str, key: str) -> None:
+        oset = self.sets.for_object(bucket, key)
+        # "~" sorts after every hex version id: everything written before now goes.
+        results = await self._prune(oset, bucket, key, (self.clock(), "~"))
+        reduce_write(results, self.write_quorum)

@@ -1,0 +1,160 @@
+"""Metadata records kept in every drive's index, and their versioned encoding.
+
+A record is what one drive knows about one object version: everything needed to read it back
+(EC params, parts, checksums) plus this drive's shard index. The same version carries the same
+fields on every drive except ``shard_index`` and ``inline`` (this drive's shard bytes).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+RECORD_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class BucketRecord:
+    name: str
+    created_ns: int
+    owner: str
+    region: str = "us-east-1"
+
+
+@dataclass(frozen=True, slots=True)
+class PartRef:
+    """One erasure-coded stream of an object: the whole body of a simple PUT, or one multipart part."""
+
+    number: int
+    size: int  # object bytes in this part
+    etag: str  # hex MD5 of the part's bytes
+    data_id: str | None  # shard folder on the drive; None when the shard is inline in the record
+    checksums: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRecord:
+    bucket: str
+    key: str
+    version_id: str
+    mod_time_ns: int
+    size: int
+    etag: str  # without quotes: "<md5hex>" or "<md5-of-md5s>-N"
+    codec: str
+    k: int
+    m: int
+    block_size: int
+    shard_index: int
+    parts: tuple[PartRef, ...]
+    metadata: dict[str, str] = field(default_factory=dict)  # content-type, x-amz-meta-*, ...
+    checksums: dict[str, str] = field(default_factory=dict)  # algorithm -> base64 (full object)
+    inline: bytes | None = None  # this drive's shard file bytes for small objects
+
+    def for_shard(self, shard_index: int, inline: bytes | None) -> ObjectRecord:
+        return replace(self, shard_index=shard_index, inline=inline)
+
+    @property
+    def order(self) -> tuple[int, str]:
+        """Last-writer-wins order of versions: newer mod time, then larger version id."""
+        return (self.mod_time_ns, self.version_id)
+
+
+@dataclass(frozen=True, slots=True)
+class UploadRecord:
+    bucket: str
+    key: str
+    upload_id: str
+    initiated_ns: int
+    codec: str
+    k: int
+    m: int
+    block_size: int
+    metadata: dict[str, str] = field(default_factory=dict)
+    checksum_algorithm: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PartRecord:
+    upload_id: str
+    number: int
+    size: int
+    etag: str
+    data_id: str
+    mod_time_ns: int
+    shard_index: int
+    checksums: dict[str, str] = field(default_factory=dict)
+
+
+def encode_object_meta(record: ObjectRecord) -> bytes:
+    """The index's ``meta`` column: everything except the key columns and inline bytes."""
+    doc: dict[str, Any] = {
+        "v": RECORD_FORMAT_VERSION,
+        "size": record.size,
+        "etag": record.etag,
+        "ec": [record.codec, record.k, record.m, record.block_size, record.shard_index],
+        "parts": [[p.number, p.size, p.etag, p.data_id, p.checksums] for p in record.parts],
+        "meta": record.metadata,
+        "ck": record.checksums,
+    }
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def decode_object_meta(
+    bucket: str, key: str, version_id: str, mod_time_ns: int, meta: bytes, inline: bytes | None
+) -> ObjectRecord:
+    doc = json.loads(meta)
+    if doc.get("v") != RECORD_FORMAT_VERSION:
+        raise ValueError(f"unsupported object record format {doc.get('v')!r}")
+    codec, k, m, block_size, shard_index = doc["ec"]
+    parts = tuple(
+        PartRef(number=n, size=s, etag=e, data_id=d, checksums=c) for n, s, e, d, c in doc["parts"]
+    )
+    return ObjectRecord(
+        bucket=bucket,
+        key=key,
+        version_id=version_id,
+        mod_time_ns=mod_time_ns,
+        size=doc["size"],
+        etag=doc["etag"],
+        codec=codec,
+        k=k,
+        m=m,
+        block_size=block_size,
+        shard_index=shard_index,
+        parts=parts,
+        metadata=doc["meta"],
+        checksums=doc["ck"],
+        inline=inline,
+    )
+
+
+def encode_upload_meta(upload: UploadRecord) -> bytes:
+    doc: dict[str, Any] = {
+        "v": RECORD_FORMAT_VERSION,
+        "ec": [upload.codec, upload.k, upload.m, upload.block_size],
+        "meta": upload.metadata,
+        "ck": upload.checksum_algorithm,
+    }
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def decode_upload_meta(
+    bucket: str, key: str, upload_id: str, initiated_ns: int, meta: bytes
+) -> UploadRecord:
+    doc = json.loads(meta)
+    if doc.get("v") != RECORD_FORMAT_VERSION:
+        raise ValueError(f"unsupported upload record format {doc.get('v')!r}")
+    codec, k, m, block_size = doc["ec"]
+    return UploadRecord(
+        bucket=bucket,
+        key=key,
+        upload_id=upload_id,
+        initiated_ns=initiated_ns,
+        codec=codec,
+        k=k,
+        m=m,
+        block_size=block_size,
+        metadata=doc["meta"],
+        checksum_algorithm=doc["ck"],
+    )

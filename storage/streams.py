@@ -1,0 +1,350 @@
+"""Erasure-coded shard streams: the write pipeline (body -> k+m shard files) and the read
+pipeline (k verified shards -> object bytes). The only module that touches shard bytes.
+
+Memory per request stays at a few blocks: one block is read and encoded while the previous one
+is being written; reads fetch a bounded batch of blocks per shard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from erasure import framing
+from erasure.codec import Codec, get_codec
+from erasure.layout import Layout
+from storage.api import UploadBody
+from storage.drive import Drive, ShardWriter
+from storage.errors import BitrotError, DriveError, QuorumNotReached, StorageError
+from storage.records import ObjectRecord, PartRef
+from storage.sets import ObjectSet, each
+
+log = logging.getLogger(__name__)
+
+READ_BATCH_BYTES = 4 * 1024 * 1024  # object bytes fetched per shard read round
+
+
+class IncompleteUpload(StorageError):
+    """The body ended before the announced size."""
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedBlock:
+    """One block's k+m framed shard pieces (hash, payload) by shard index."""
+
+    pieces: list[tuple[bytes, bytes]]
+
+
+def encode_block(
+    codec: Codec, block: bytes | bytearray | memoryview, block_index: int, body: UploadBody
+) -> EncodedBlock:
+    """Hash the block into the body's digests, encode it, frame every shard. Runs in a thread."""
+    body.update(block)
+    shards = codec.encode(bytes(block) if isinstance(block, bytearray) else block)
+    return EncodedBlock(
+        pieces=[(framing.frame_hash(s, shard_index=i, block_index=block_index), s) for i, s in enumerate(shards)]
+    )
+
+
+@dataclass
+class StagedShards:
+    """Result of streaming one part to the set's drives: which positions hold a staged shard."""
+
+    data_id: str
+    size: int
+    ok: list[bool]
+    inline: list[bytes] | None  # per shard index, when the part was small enough to inline
+    writers: ShardWriters | None = None  # the staged temp shards, to discard if commit fails
+
+    async def discard(self) -> None:
+        """Remove staged shards that were not committed (no-op for those that were)."""
+        if self.writers is not None:
+            await self.writers.abort()
+
+
+class ShardWriters:
+    """The k+m temp shards of one part; drops drives that fail, keeps going while quorum holds."""
+
+    def __init__(self, oset: ObjectSet, layout: Layout, quorum: int) -> None:
+        self.oset = oset
+        self.layout = layout
+        self.quorum = quorum
+        self.writers: list[ShardWriter | None] = []
+
+    async def open(self, data_id: str) -> None:
+        results = await each(self.oset.drives, lambda d: d.create_shard(data_id))
+        self.writers = [r if not isinstance(r, BaseException) else None for r in results]
+        headers = [
+            framing.shard_header(self.layout, self.oset.shard_of(p))
+            for p in range(len(self.writers))
+        ]
+        await self._write_all(lambda p: [headers[p]])
+
+    async def write_block(self, encoded: EncodedBlock) -> None:
+        def pieces(p: int) -> list[bytes]:
+            digest, payload = encoded.pieces[self.oset.shard_of(p)]
+            return [digest, payload]
+
+        await self._write_all(pieces)
+
+    async def _write_all(self, pieces_for: Callable[[int], list[bytes]]) -> None:
+        async def one(p: int, w: ShardWriter) -> None:
+            try:
+                await w.write(pieces_for(p))
+            except DriveError as exc:
+                log.warning("shard write failed on %s: %s", self.oset.drives[p].name, exc)
+                self.writers[p] = None
+                await _quietly(w.abort())
+
+        await asyncio.gather(*(one(p, w) for p, w in enumerate(self.writers) if w is not None))
+        self._check()
+
+    async def finish(self) -> None:
+        async def one(p: int, w: ShardWriter) -> None:
+            try:
+                await w.finish()
+            except DriveError as exc:
+                log.warning("shard fsync failed on %s: %s", self.oset.drives[p].name, exc)
+                self.writers[p] = None
+                await _quietly(w.abort())
+
+        await asyncio.gather(*(one(p, w) for p, w in enumerate(self.writers) if w is not None))
+        self._check()
+
+    async def abort(self) -> None:
+        await asyncio.gather(*(_quietly(w.abort()) for w in self.writers if w is not None))
+        self.writers = [None] * len(self.writers)
+
+    @property
+    def ok(self) -> list[bool]:
+        return [w is not None for w in self.writers]
+
+    def _check(self) -> None:
+        alive = sum(self.ok)
+        if alive < self.quorum:
+            raise QuorumNotReached(f"{alive} drives writable, {self.quorum} needed")
+
+
+async def _quietly(aw: Awaitable[None]) -> None:
+    try:
+        await aw
+    except Exception as exc:  # cleanup of a failed drive: nothing more to do
+        log.debug("cleanup failed: %s", exc)
+
+
+def _inline_shards(codec: Codec, layout: Layout, block: bytes, body: UploadBody) -> list[bytes]:
+    """All shard files of a small part, built in memory (header + framed blocks)."""
+    files = [bytearray(framing.shard_header(layout, i)) for i in range(layout.k + layout.m)]
+    for b in range(layout.block_count(len(block))):
+        start = b * layout.block_size
+        encoded = encode_block(codec, block[start : start + layout.block_size], b, body)
+        for i, (digest, payload) in enumerate(encoded.pieces):
+            files[i] += digest
+            files[i] += payload
+    if not block:
+        body.update(b"")
+    return [bytes(f) for f in files]
+
+
+async def write_part(
+    oset: ObjectSet,
+    layout: Layout,
+    body: UploadBody,
+    size: int,
+    data_id: str,
+    quorum: int,
+    inline_threshold: int,
+) -> StagedShards:
+    """Stream ``size`` bytes of ``body`` into staged shards on the set's drives.
+
+    Small parts (<= inline_threshold) are encoded in memory and returned for inline storage.
+    Raises QuorumNotReached when too few drives accept the shards, IncompleteUpload when the
+    body is short, or whatever ``body.finish()`` raises (nothing is committed in any case).
+    """
+    codec = get_codec(layout.codec, layout.k, layout.m)
+    if size <= inline_threshold:
+        block = bytes(await body.read(size)) if size else b""
+        if len(block) != size:
+            raise IncompleteUpload(f"body ended after {len(block)} of {size} bytes")
+        files = await asyncio.to_thread(_inline_shards, codec, layout, block, body)
+        return StagedShards(data_id=data_id, size=size, ok=[True] * len(files), inline=files)
+
+    writers = ShardWriters(oset, layout, quorum)
+    try:
+        await writers.open(data_id)
+        pending: asyncio.Task[None] | None = None
+        remaining = size
+        block_index = 0
+        try:
+            while remaining:
+                block = await body.read(min(layout.block_size, remaining))
+                if not block:
+                    raise IncompleteUpload(f"body ended after {size - remaining} of {size} bytes")
+                remaining -= len(block)
+                encoded = await asyncio.to_thread(encode_block, codec, block, block_index, body)
+                block_index += 1
+                if pending is not None:
+                    await pending
+                pending = asyncio.create_task(writers.write_block(encoded))
+            if pending is not None:
+                await pending
+                pending = None
+        finally:
+            if pending is not None:
+                pending.cancel()
+                await asyncio.gather(pending, return_exceptions=True)
+        await writers.finish()
+    except BaseException:
+        await writers.abort()
+        raise
+    return StagedShards(data_id=data_id, size=size, ok=writers.ok, inline=None, writers=writers)
+
+
+# Reading -------------------------------------------------------------------------------------
+
+
+class ShardSource:
+    """Reads framed blocks of one part from the drives holding a readable version."""
+
+    def __init__(
+        self,
+        drives: Sequence[Drive],
+        copies: Sequence[ObjectRecord | None],
+        part_index: int,
+        layout: Layout,
+        part_size: int,
+    ) -> None:
+        self.layout = layout
+        self.part_size = part_size
+        self.codec = get_codec(layout.codec, layout.k, layout.m)
+        # shard index -> (drive, its record) for every drive holding this version
+        self.holders: dict[int, tuple[Drive, ObjectRecord]] = {
+            rec.shard_index: (drive, rec)
+            for drive, rec in zip(drives, copies, strict=True)
+            if rec is not None
+        }
+        self.part_index = part_index
+        self.bad: set[int] = set()  # shard indexes that failed; never retried in this stream
+
+    async def _fetch(self, shard: int, first: int, last: int) -> list[memoryview]:
+        """Verified payloads of blocks first..last of one shard."""
+        drive, rec = self.holders[shard]
+        start = self.layout.shard_block_offset(first)
+        end = self.layout.shard_block_offset(last) + self.layout.framed_block_size(
+            self.layout.block_len(self.part_size, last)
+        )
+        part = rec.parts[self.part_index]
+        if part.data_id is None:
+            if rec.inline is None:
+                raise DriveError(f"{drive.name}: inline shard missing")
+            data: bytes = rec.inline[start:end]
+        else:
+            data = await drive.read_shard(part.data_id, start, end - start)
+        if len(data) != end - start:
+            raise BitrotError(f"{drive.name}: shard truncated")
+        view = memoryview(data)
+        out = []
+        offset = 0
+        for b in range(first, last + 1):
+            n = self.layout.framed_block_size(self.layout.block_len(self.part_size, b))
+            try:
+                out.append(framing.verify_block(view[offset : offset + n], shard_index=shard, block_index=b))
+            except framing.BitrotError as exc:
+                raise BitrotError(f"{drive.name}: {exc}") from exc
+            offset += n
+        return out
+
+    async def blocks(self, first: int, last: int) -> list[bytes]:
+        """Decoded object bytes of blocks first..last (each a full block)."""
+        k = self.layout.k
+        wanted = [s for s in range(k) if s in self.holders and s not in self.bad]
+        spares = [s for s in sorted(self.holders) if s >= k and s not in self.bad]
+        got: dict[int, list[memoryview]] = {}
+        while True:
+            need = k - len(got)
+            if need <= 0:
+                break
+            batch = wanted[:need]
+            wanted = wanted[need:]
+            if len(batch) < need:
+                extra = need - len(batch)
+                batch += spares[:extra]
+                spares = spares[extra:]
+            if len(batch) < need:
+                raise QuorumNotReached(f"only {len(got) + len(batch)} of {k} shards readable")
+            results = await asyncio.gather(
+                *(self._fetch(s, first, last) for s in batch), return_exceptions=True
+            )
+            for s, r in zip(batch, results, strict=True):
+                if isinstance(r, BaseException):
+                    if not isinstance(r, Exception):
+                        raise r
+                    log.warning("degraded read: shard %d: %s", s, r)
+                    self.bad.add(s)
+                else:
+                    got[s] = r
+        return await asyncio.to_thread(self._decode, got, first, last)
+
+    def _decode(self, got: dict[int, list[memoryview]], first: int, last: int) -> list[bytes]:
+        out = []
+        for i, b in enumerate(range(first, last + 1)):
+            n = self.layout.block_len(self.part_size, b)
+            out.append(self.codec.decode({s: blocks[i] for s, blocks in got.items()}, n))
+        return out
+
+
+async def stream_range(
+    drives: Sequence[Drive],
+    copies: Sequence[ObjectRecord | None],
+    record: ObjectRecord,
+    start: int,
+    end_inclusive: int,
+) -> AsyncIterator[bytes | memoryview]:
+    """Yield the object's bytes [start, end_inclusive], one verified block batch at a time.
+
+    The next batch is fetched while the current one is being sent (one batch of read-ahead).
+    """
+    part_start = 0
+    for part_index, part in enumerate(record.parts):
+        part_end = part_start + part.size  # exclusive
+        if part_end <= start or part_start > end_inclusive or part.size == 0:
+            part_start = part_end
+            continue
+        layout = Layout(record.codec, record.k, record.m, record.block_size)
+        source = ShardSource(drives, copies, part_index, layout, part.size)
+        lo = max(start, part_start) - part_start
+        hi = min(end_inclusive, part_end - 1) - part_start
+        first, last = layout.blocks_for_range(part.size, lo, hi)
+        per_batch = max(1, READ_BATCH_BYTES // layout.block_size)
+        batches = [(b, min(b + per_batch - 1, last)) for b in range(first, last + 1, per_batch)]
+        ahead: asyncio.Task[list[bytes]] | None = None
+        try:
+            for n, (b0, b1) in enumerate(batches):
+                current = await ahead if ahead is not None else await source.blocks(b0, b1)
+                ahead = (
+                    asyncio.create_task(source.blocks(*batches[n + 1]))
+                    if n + 1 < len(batches)
+                    else None
+                )
+                for i, data in enumerate(current):
+                    block_start = (b0 + i) * layout.block_size
+                    a = max(lo - block_start, 0)
+                    z = min(hi - block_start + 1, len(data))
+                    yield memoryview(data)[a:z] if (a, z) != (0, len(data)) else data
+        finally:
+            if ahead is not None:
+                ahead.cancel()
+                await asyncio.gather(ahead, return_exceptions=True)
+        part_start = part_end
+
+
+def part_ref(number: int, staged: StagedShards, etag: str, checksums: dict[str, str]) -> PartRef:
+    return PartRef(
+        number=number,
+        size=staged.size,
+        etag=etag,
+        data_id=None if staged.inline is not None else staged.data_id,
+        checksums=checksums,
+    )
