@@ -142,7 +142,9 @@ class Gateway:
             )
             if auth.access_key is None:
                 raise AccessDenied()  # no anonymous access until bucket policies exist
-            ctx = Ctx(request, self.storage, self.config, auth, dict(auth_request.headers), request_id)
+            ctx = Ctx(
+                request, self.storage, self.config, auth, dict(auth_request.headers), request_id
+            )
             response = await dispatch(ctx, op)
         except Exception as exc:
             if not isinstance(exc, S3Error | StorageError):

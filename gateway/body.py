@@ -86,9 +86,13 @@ class RequestBody:
             # The framing after the payload (final chunk, trailer) is read and verified here.
             await self._drain()
             trailers = self._decoder.finish()
-        if self._sha256 is not None and self._auth.payload_sha256 is not None:
-            if self._sha256.hexdigest() != self._auth.payload_sha256.lower():
-                raise XAmzContentSHA256Mismatch()
+        expected_sha256 = self._auth.payload_sha256
+        if (
+            self._sha256 is not None
+            and expected_sha256 is not None
+            and self._sha256.hexdigest() != expected_sha256.lower()
+        ):
+            raise XAmzContentSHA256Mismatch()
         checksums.md5_content_check(self._headers.get("content-md5"), self._md5.digest())
         stored: dict[str, str] = {}
         for alg, expected in self._wanted.items():

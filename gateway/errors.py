@@ -270,6 +270,8 @@ DOMAIN_TO_S3: dict[type, type[S3Error]] = {
     domain.QuorumNotReached: ServiceUnavailable,
     domain.PreconditionNotMet: PreconditionFailed,
     domain.InvalidObjectName: InvalidArgument,
+    domain.IncompleteUpload: IncompleteBody,
+    domain.DriveError: ServiceUnavailable,
     domain.StorageError: InternalError,
 }
 

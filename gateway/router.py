@@ -146,6 +146,11 @@ def route(
     ``virtual_host_suffix="s3.example.com"``, ``Host: photos.s3.example.com`` names the bucket
     ``photos`` and the whole path is the key.
 
+    Raises MethodNotAllowed (no such operation for this method and resource), NotImplemented (an
+    S3 operation we do not implement), InvalidURI (path not absolute, not UTF-8, bad escape),
+    InvalidBucketName (empty bucket where one is needed), InvalidRequest (conflicting
+    subresources) and InvalidArgument (bad or repeated parameter, copy source or range).
+
     >>> route("GET", "/photos/2026/cat%20pic.jpg", [("versionId", "v1")], {}).key
     '2026/cat pic.jpg'
     >>> route("POST", "/photos/big.iso", [("uploads", "")], {})
@@ -180,10 +185,9 @@ def route(
     if builder is None:
         if subresource in NOT_IMPLEMENTED_SUBRESOURCES:
             _not_implemented(f"The ?{subresource} subresource")
+        where = f"this {target}" + (f" with ?{subresource}" if subresource else "")
         raise errors.MethodNotAllowed(
-            f"The specified method is not allowed against this resource: {method} on "
-            f"{'an ' if target == 'object' else 'a '}{target}"
-            f"{f' with ?{subresource}' if subresource else ''}.",
+            f"The specified method is not allowed against this resource: {method} on {where}.",
             Method=method,
             ResourceType=target.upper(),
         )

@@ -13,6 +13,7 @@ from erasure.selftest import self_test
 from gateway.app import Gateway, make_app
 from gateway.context import GatewayConfig
 from huimin.settings import Settings
+from huimin.tuning import tune_malloc
 from storage.sets import ECParams
 from storage.store import build_storage, deployment_id, open_local_drives
 from tenants.credentials import CredentialStore, load_or_create_root
@@ -76,6 +77,7 @@ async def serve(settings: Settings) -> None:
 
 
 def run(settings: Settings) -> None:
+    tune_malloc(settings.block_size_bytes)
     logging.basicConfig(
         level=settings.log_level.upper(),
         stream=sys.stderr,

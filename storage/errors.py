@@ -55,6 +55,10 @@ class InvalidObjectName(StorageError):
     pass
 
 
+class IncompleteUpload(StorageError):
+    """The upload body ended before its announced size."""
+
+
 class DriveError(StorageError):
     """One drive failed (IO error, timeout, offline). Reduced by quorum, never sent to clients."""
 

@@ -268,7 +268,9 @@ class Index:
     def upsert_part(self, part: PartRecord) -> str | None:
         """Insert or replace a part row; returns the data id of the replaced part, if any."""
         with self._tx() as db:
-            if not db.execute("SELECT 1 FROM uploads WHERE upload_id=?", (part.upload_id,)).fetchone():
+            if not db.execute(
+                "SELECT 1 FROM uploads WHERE upload_id=?", (part.upload_id,)
+            ).fetchone():
                 raise DriveNotFound(part.upload_id)
             old = db.execute(
                 "SELECT data_id FROM parts WHERE upload_id=? AND number=?",
@@ -296,7 +298,19 @@ class Index:
                 " FROM parts WHERE upload_id=? ORDER BY number",
                 (upload_id,),
             ).fetchall()
-        return [PartRecord(*r[:7], checksums=json.loads(r[7])) for r in rows]
+        return [
+            PartRecord(
+                upload_id=u,
+                number=n,
+                size=z,
+                etag=e,
+                data_id=d,
+                mod_time_ns=t,
+                shard_index=i,
+                checksums=json.loads(c),
+            )
+            for u, n, z, e, d, t, i, c in rows
+        ]
 
     def complete_upload(self, record: ObjectRecord, upload_id: str) -> list[str]:
         """Insert the version and drop the upload; returns data ids of parts not used."""
@@ -304,7 +318,9 @@ class Index:
         with self._tx() as db:
             if not db.execute("SELECT 1 FROM uploads WHERE upload_id=?", (upload_id,)).fetchone():
                 raise DriveNotFound(upload_id)
-            rows = db.execute("SELECT data_id FROM parts WHERE upload_id=?", (upload_id,)).fetchall()
+            rows = db.execute(
+                "SELECT data_id FROM parts WHERE upload_id=?", (upload_id,)
+            ).fetchall()
             self._insert_object(db, record)
             db.execute("DELETE FROM parts WHERE upload_id=?", (upload_id,))
             db.execute("DELETE FROM uploads WHERE upload_id=?", (upload_id,))
@@ -314,7 +330,9 @@ class Index:
         with self._tx() as db:
             if not db.execute("SELECT 1 FROM uploads WHERE upload_id=?", (upload_id,)).fetchone():
                 raise DriveNotFound(upload_id)
-            rows = db.execute("SELECT data_id FROM parts WHERE upload_id=?", (upload_id,)).fetchall()
+            rows = db.execute(
+                "SELECT data_id FROM parts WHERE upload_id=?", (upload_id,)
+            ).fetchall()
             db.execute("DELETE FROM parts WHERE upload_id=?", (upload_id,))
             db.execute("DELETE FROM uploads WHERE upload_id=?", (upload_id,))
         return [r[0] for r in rows]
@@ -327,6 +345,8 @@ class Index:
                 "SELECT bucket, key, version_id, mod_time_ns, meta FROM objects"
             ):
                 ids.update(
-                    p.data_id for p in decode_object_meta(bucket, key, v, t, meta, None).parts if p.data_id
+                    p.data_id
+                    for p in decode_object_meta(bucket, key, v, t, meta, None).parts
+                    if p.data_id
                 )
         return ids

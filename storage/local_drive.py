@@ -97,7 +97,11 @@ class LocalDrive:
             return await loop.run_in_executor(self._executor, fn, *args)
         except StorageError:
             raise
-        except (OSError, ValueError, sqlite3.Error) as exc:  # IO errors, closed index, broken records
+        except (
+            OSError,
+            ValueError,
+            sqlite3.Error,
+        ) as exc:  # IO errors, closed index, broken records
             raise DriveError(f"{self.name}: {exc}") from exc
 
     def _data_path(self, data_id: str) -> Path:
@@ -125,8 +129,11 @@ class LocalDrive:
 
     async def create_shard(self, data_id: str) -> LocalShardWriter:
         path = self._tmp / data_id
-        handle = await self._run(path.open, "xb")
-        return LocalShardWriter(self, path, handle)
+
+        def create() -> BinaryIO:
+            return path.open("xb")
+
+        return LocalShardWriter(self, path, await self._run(create))
 
     async def read_shard(self, data_id: str, offset: int, length: int) -> bytes:
         def read() -> bytes:

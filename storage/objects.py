@@ -103,9 +103,7 @@ class ErasureObjects:
         await self.commit(oset, record, staged)
         return record_info(record)
 
-    async def commit(
-        self, oset: ObjectSet, record: ObjectRecord, staged: StagedShards
-    ) -> None:
+    async def commit(self, oset: ObjectSet, record: ObjectRecord, staged: StagedShards) -> None:
         """Commit a version on every drive holding its staged shards; prune what it supersedes."""
 
         async def one(position: int) -> None:
@@ -114,7 +112,8 @@ class ErasureObjects:
             shard = oset.shard_of(position)
             inline = staged.inline[shard] if staged.inline is not None else None
             await oset.drives[position].commit_object(
-                record.for_shard(shard, inline), [] if staged.inline is not None else [staged.data_id]
+                record.for_shard(shard, inline),
+                [] if staged.inline is not None else [staged.data_id],
             )
 
         try:

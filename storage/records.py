@@ -24,7 +24,7 @@ class BucketRecord:
 
 @dataclass(frozen=True, slots=True)
 class PartRef:
-    """One erasure-coded stream of an object: the whole body of a simple PUT, or one multipart part."""
+    """One erasure-coded stream of an object: a simple PUT's body, or one multipart part."""
 
     number: int
     size: int  # object bytes in this part

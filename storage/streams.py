@@ -17,17 +17,13 @@ from erasure.codec import Codec, get_codec
 from erasure.layout import Layout
 from storage.api import UploadBody
 from storage.drive import Drive, ShardWriter
-from storage.errors import BitrotError, DriveError, QuorumNotReached, StorageError
+from storage.errors import BitrotError, DriveError, IncompleteUpload, QuorumNotReached
 from storage.records import ObjectRecord, PartRef
 from storage.sets import ObjectSet, each
 
 log = logging.getLogger(__name__)
 
 READ_BATCH_BYTES = 4 * 1024 * 1024  # object bytes fetched per shard read round
-
-
-class IncompleteUpload(StorageError):
-    """The body ended before the announced size."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +40,10 @@ def encode_block(
     body.update(block)
     shards = codec.encode(bytes(block) if isinstance(block, bytearray) else block)
     return EncodedBlock(
-        pieces=[(framing.frame_hash(s, shard_index=i, block_index=block_index), s) for i, s in enumerate(shards)]
+        pieces=[
+            (framing.frame_hash(s, shard_index=i, block_index=block_index), s)
+            for i, s in enumerate(shards)
+        ]
     )
 
 
@@ -165,10 +164,10 @@ async def write_part(
     """
     codec = get_codec(layout.codec, layout.k, layout.m)
     if size <= inline_threshold:
-        block = bytes(await body.read(size)) if size else b""
-        if len(block) != size:
-            raise IncompleteUpload(f"body ended after {len(block)} of {size} bytes")
-        files = await asyncio.to_thread(_inline_shards, codec, layout, block, body)
+        small = bytes(await body.read(size)) if size else b""
+        if len(small) != size:
+            raise IncompleteUpload(f"body ended after {len(small)} of {size} bytes")
+        files = await asyncio.to_thread(_inline_shards, codec, layout, small, body)
         return StagedShards(data_id=data_id, size=size, ok=[True] * len(files), inline=files)
 
     writers = ShardWriters(oset, layout, quorum)
@@ -250,7 +249,11 @@ class ShardSource:
         for b in range(first, last + 1):
             n = self.layout.framed_block_size(self.layout.block_len(self.part_size, b))
             try:
-                out.append(framing.verify_block(view[offset : offset + n], shard_index=shard, block_index=b))
+                out.append(
+                    framing.verify_block(
+                        view[offset : offset + n], shard_index=shard, block_index=b
+                    )
+                )
             except framing.BitrotError as exc:
                 raise BitrotError(f"{drive.name}: {exc}") from exc
             offset += n

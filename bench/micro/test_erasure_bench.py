@@ -32,7 +32,8 @@ class Benchmark(Protocol):
 
 
 def _record_rate(benchmark: Benchmark, nbytes: int) -> None:
-    benchmark.extra_info["MB/s"] = round(nbytes / benchmark.stats.stats.median / 1e6)
+    if benchmark.stats is not None:  # None under --benchmark-disable
+        benchmark.extra_info["MB/s"] = round(nbytes / benchmark.stats.stats.median / 1e6)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Multipart uploads: Create, UploadPart, UploadPartCopy, Complete, Abort, ListParts, ListUploads."""
+"""Multipart uploads: create, upload (copy) part, complete, abort, list parts and uploads."""
 
 from __future__ import annotations
 
@@ -101,7 +101,9 @@ def _final_checksums(
 async def complete_upload(ctx: Ctx, op: CompleteMultipartUpload) -> web.StreamResponse:
     requested = s3xml.parse_complete_multipart(await read_small_body(ctx, 4 * 1024 * 1024))
     upload = await ctx.storage.multipart.get_upload(op.bucket, op.key, op.upload_id)
-    stored = {p.number: p for p in await ctx.storage.multipart.list_parts(op.bucket, op.key, op.upload_id)}
+    stored = {
+        p.number: p for p in await ctx.storage.multipart.list_parts(op.bucket, op.key, op.upload_id)
+    }
     for part in requested:
         have = stored.get(part.part_number)
         if have is None:
@@ -117,7 +119,11 @@ async def complete_upload(ctx: Ctx, op: CompleteMultipartUpload) -> web.StreamRe
     )
     checksum_type = upload.metadata.get(CHECKSUM_TYPE_META)
     xml = s3xml.complete_multipart_xml(
-        f"/{op.bucket}/{op.key}", op.bucket, op.key, info.etag, final or None,
+        f"/{op.bucket}/{op.key}",
+        op.bucket,
+        op.key,
+        info.etag,
+        final or None,
         checksum_type if final else None,
     )
     return xml_response(xml)

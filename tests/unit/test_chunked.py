@@ -16,7 +16,7 @@ import awscrt.checksums
 import boto3
 import botocore.httpchecksum
 import pytest
-from botocore.awsrequest import AWSResponse
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 from gateway import chunked
 from gateway.chunked import ChunkedDecoder, MalformedTrailerError, decoder_for
@@ -498,9 +498,9 @@ def test_real_boto3_https_upload_decodes() -> None:
     )
     sent: list[Any] = []
 
-    def before_send(request: Any, **_: Any) -> AWSResponse:
+    def before_send(request: Any, **_: Any) -> Any:
         sent.append(request)
-        return AWSResponse(request.url, 200, {}, _NoBody())
+        return AWSResponse(request.url, 200, HTTPHeaders(), _NoBody())
 
     client.meta.events.register("before-send", before_send)
     payload = b"0123456789" * 150_000  # more than botocore's 1 MiB chunk
@@ -549,7 +549,7 @@ def test_blank_line_before_the_trailer_is_tolerated() -> None:
 
 def test_decoder_for_non_streaming_is_none() -> None:
     request = AuthRequest.from_wire("GET", "/b/k", [("host", "h")])
-    assert decoder_for(authenticate(request, {}.get, datetime.now(UTC))) is None
+    assert decoder_for(authenticate(request, lambda _key: None, datetime.now(UTC))) is None
 
 
 def test_docstring_examples() -> None:

@@ -20,7 +20,7 @@ import boto3
 import botocore.auth
 import botocore.crt.auth
 import pytest
-from botocore.awsrequest import AWSRequest, AWSResponse
+from botocore.awsrequest import AWSRequest, AWSResponse, HTTPHeaders
 from botocore.config import Config
 from botocore.credentials import Credentials
 
@@ -68,17 +68,17 @@ def lookup(access_key: str) -> str | None:
     return SECRETS.get(access_key)
 
 
-def to_auth(request: AWSRequest | Any) -> AuthRequest:
+def to_auth(request: Any) -> AuthRequest:
     """What an HTTP server receives for a botocore request: target as sent, headers as sent."""
-    split = urlsplit(request.url)
+    split = urlsplit(str(request.url))
     target = split.path + (f"?{split.query}" if split.query else "")
-    headers = [
-        (name, value.decode() if isinstance(value, bytes) else str(value))
+    headers: list[tuple[str, str]] = [
+        (str(name), value.decode() if isinstance(value, bytes) else str(value))
         for name, value in request.headers.items()
     ]
     if not any(name.lower() == "host" for name, _ in headers):
         headers.append(("host", split.netloc))  # the HTTP client adds it
-    return AuthRequest.from_wire(request.method, target, headers)
+    return AuthRequest.from_wire(str(request.method), target, headers)
 
 
 def with_header(req: AuthRequest, name: str, value: str | None) -> AuthRequest:
@@ -118,11 +118,29 @@ class _NoBody:
         return iter([b""])
 
 
-@pytest.fixture
-def capture(frozen_clock: None, signer: str) -> Callable[..., Any]:
-    """Make a boto3 client whose requests are recorded instead of sent."""
+class Recorder:
+    """A boto3 S3 client whose requests are recorded in ``sent`` instead of being sent."""
 
-    def make(scheme: str = "http", key: str = ACCESS_KEY, secret: str = SECRET, **kw: Any) -> Any:
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.sent: list[Any] = []
+        client.meta.events.register("before-send", self._before_send)
+
+    def _before_send(self, request: Any, **_: Any) -> Any:
+        self.sent.append(request)
+        return AWSResponse(request.url, 200, HTTPHeaders(), _NoBody())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
+@pytest.fixture
+def capture(frozen_clock: None, signer: str) -> Callable[..., Recorder]:
+    """Make a recording boto3 client (signed by the ``signer`` in use, at ``NOW``)."""
+
+    def make(
+        scheme: str = "http", key: str = ACCESS_KEY, secret: str = SECRET, **kw: Any
+    ) -> Recorder:
         client = boto3.client(
             "s3",
             endpoint_url=f"{scheme}://{ENDPOINT}",
@@ -131,15 +149,7 @@ def capture(frozen_clock: None, signer: str) -> Callable[..., Any]:
             region_name=kw.pop("region_name", "us-east-1"),
             **kw,
         )
-        sent: list[Any] = []
-
-        def before_send(request: Any, **_: Any) -> AWSResponse:
-            sent.append(request)
-            return AWSResponse(request.url, 200, {}, _NoBody())
-
-        client.meta.events.register("before-send", before_send)
-        client.sent = sent
-        return client
+        return Recorder(client)
 
     return make
 
@@ -621,10 +631,11 @@ def test_presigned_expiry_longer_than_a_week_is_refused(capture: Any) -> None:
 
 
 def _replace_query(request: AuthRequest, name: str, value: str | None) -> AuthRequest:
-    query = tuple(
-        (n, value if n == name else v) for n, v in request.query if value is not None or n != name
-    )
-    return AuthRequest(request.method, request.raw_path, query, request.headers)
+    """Set ``name`` to ``value`` in the query, or drop it when ``value`` is None."""
+    query = [(n, v) for n, v in request.query if n != name]
+    if value is not None:
+        query.append((name, value))
+    return AuthRequest(request.method, request.raw_path, tuple(query), request.headers)
 
 
 @pytest.mark.parametrize(
