@@ -50,7 +50,7 @@ TRAILER_SIGNATURE = "x-amz-trailer-signature"
 # A chunk header is ~100 bytes and a trailer line about as long; anything longer is garbage.
 _MAX_LINE_BYTES = 4096
 # After the final CRLF some clients add one more; more than that is data where none may be.
-_MAX_TRAILING_CRLF_BYTES = 4
+_MAX_TRAILING_CRLF_BYTES = 2
 _MAX_SIZE_DIGITS = 16
 _HEX = frozenset(b"0123456789abcdefABCDEF")
 _SIGNATURE_PREFIX = b"chunk-signature="
@@ -333,8 +333,10 @@ class ChunkedDecoder:
                 f"AWS4-HMAC-SHA256-TRAILER\n{ctx.amz_date}\n{ctx.scope}\n"
                 f"{self._previous_signature.decode()}\n{digest}"
             )
-            computed = hmac.new(ctx.signing_key, string_to_sign.encode(), hashlib.sha256)
-            if hmac.compare_digest(computed.hexdigest().encode(), given_bytes):
+            computed = hmac.new(
+                ctx.signing_key, string_to_sign.encode(), hashlib.sha256
+            ).hexdigest()
+            if hmac.compare_digest(computed.encode(), given_bytes):
                 return
         raise SignatureDoesNotMatch(
             "The trailer signature we calculated does not match the one you provided."

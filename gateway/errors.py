@@ -201,7 +201,7 @@ class MethodNotAllowed(S3Error):
     message = "The specified method is not allowed against this resource."
 
 
-class NotImplemented(S3Error):  # noqa: A001 - the S3 error code is literally "NotImplemented"
+class NotImplemented(S3Error):  # the S3 error code is literally "NotImplemented"
     status = 501
     message = "A header you provided implies functionality that is not implemented."
 
@@ -228,7 +228,10 @@ class SlowDown(S3Error):
 
 class RequestTimeout(S3Error):
     status = 400
-    message = "Your socket connection to the server was not read from or written to within the timeout period."
+    message = (
+        "Your socket connection to the server was not read from or written to within the "
+        "timeout period."
+    )
 
 
 class InvalidStorageClass(S3Error):

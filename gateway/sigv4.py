@@ -475,12 +475,11 @@ def _verify(
     signature: str,
 ) -> None:
     given = signature.lower().encode()
+    raw_uri = req.raw_path or "/"
     first: tuple[str, str] | None = None
-    uris = [req.raw_path or "/"]
-    strict = strict_uri(uris[0])
-    if strict != uris[0]:
-        uris.append(strict)
-    for uri in uris:
+    for uri in (raw_uri, strict_uri(raw_uri)):
+        if first is not None and uri == raw_uri:
+            break  # the strict form is the raw one: nothing else to try
         creq = canonical_request(req.method, uri, query, req.headers, signed_headers, payload_hash)
         sts = string_to_sign(amz_date, credential.scope, creq)
         if hmac.compare_digest(sign(key, sts).encode(), given):

@@ -116,6 +116,8 @@ class ErasureListing:
     async def list_objects(
         self, bucket: str, prefix: str, delimiter: str, after: str, max_keys: int
     ) -> ListPage:
+        if after and common_prefix(after, prefix, delimiter) == after:
+            after += _AFTER_ALL  # continuing after a common prefix: skip everything under it
         batch = min(max(max_keys + 1, 100), 1000)
         k = self.sets.params.k
         cursors = [SetCursor(s, k, bucket, prefix, after, batch) for s in self.sets.sets]

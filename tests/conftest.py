@@ -73,6 +73,7 @@ def start_server(data_dir: Path, extra_env: dict[str, str] | None = None) -> Ser
         stderr=subprocess.STDOUT,
         env=env,
     )
+    log_file.close()  # the child holds its own descriptor; ours would leak (ResourceWarning)
     endpoint = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

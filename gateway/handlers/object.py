@@ -101,11 +101,25 @@ async def get_object(ctx: Ctx, op: GetObject) -> web.StreamResponse:
     start, end = (rng.start, rng.end) if rng else (0, info.size - 1)
     if rng is not None:
         headers["Content-Range"] = rng.content_range(info.size)
+    chunks = reader.stream(start, end)
+    # Fetch the first batch before the headers go out: too few readable shards is then a clean
+    # 503 ServiceUnavailable instead of a 200 whose body breaks off.
+    first = await anext(chunks, None)
     resp = web.StreamResponse(status=206 if rng else 200, headers=headers)
     resp.content_length = end - start + 1
     await resp.prepare(ctx.request)
-    await send_stream(ctx, resp, reader.stream(start, end))
+    await send_stream(ctx, resp, _prepend(first, chunks))
     return resp
+
+
+async def _prepend(
+    first: bytes | memoryview | None, rest: AsyncIterator[bytes | memoryview]
+) -> AsyncIterator[bytes | memoryview]:
+    if first is None:
+        return
+    yield first
+    async for chunk in rest:
+        yield chunk
 
 
 async def send_stream(

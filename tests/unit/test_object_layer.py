@@ -1,0 +1,248 @@
+"""The object layer over real local drives in temp folders (no HTTP): quorum, rollback, listing
+across several erasure sets, multipart. Faults are injected by a wrapper around real drives."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from storage.api import BodyDigest, Storage
+from storage.drive import Drive
+from storage.errors import (
+    BucketNotEmpty,
+    BucketNotFound,
+    DriveError,
+    IncompleteUpload,
+    ObjectNotFound,
+    PartTooSmall,
+    QuorumNotReached,
+)
+from storage.sets import ECParams
+from storage.store import LocalDrives, build_storage, open_local_drives
+
+PARAMS = ECParams(codec="isal", k=4, m=2, block_size=64 * 1024, inline_threshold=16 * 1024)
+
+
+class Body:
+    """An in-memory upload body."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+        self.md5 = hashlib.md5()
+
+    async def read(self, size: int) -> bytes:
+        out = self.data[self.pos : self.pos + size]
+        self.pos += len(out)
+        return out
+
+    def update(self, block: bytes | bytearray | memoryview) -> None:
+        self.md5.update(block)
+
+    async def finish(self) -> BodyDigest:
+        return BodyDigest(md5_hex=self.md5.hexdigest(), checksums={})
+
+
+class Faulty:
+    """A drive that fails the named methods while ``broken`` is set."""
+
+    def __init__(self, inner: Drive) -> None:
+        self.inner = inner
+        self.broken: set[str] = set()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.inner, name)
+        if not callable(attr):
+            return attr
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            if name in self.broken or "*" in self.broken:
+                raise DriveError(f"injected failure in {name}")
+            return await attr(*args, **kwargs)
+
+        return call
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[tuple[Storage, list[Faulty], LocalDrives]]:
+    local = open_local_drives(tmp_path, 12, 4)  # 12 drives = two sets of 4+2
+    drives = [Faulty(d) for d in local.drives]
+    storage = build_storage("test-deployment", drives, PARAMS, min_part_size=64 * 1024)  # type: ignore[arg-type]
+    yield storage, drives, local
+    local.close()
+
+
+async def read_all(storage: Storage, bucket: str, key: str) -> bytes:
+    reader = await storage.objects.open_object(bucket, key)
+    return b"".join([bytes(c) async for c in reader.stream(0, reader.info.size - 1)])
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def set_drives(storage: Storage, drives: list[Faulty], bucket: str, key: str) -> list[Faulty]:
+    oset = storage.objects.sets.for_object(bucket, key)  # type: ignore[attr-defined]
+    return [d for d in drives if any(d is x for x in oset.drives)]
+
+
+@pytest.mark.parametrize("size", [0, 1, 16 * 1024, 16 * 1024 + 1, 64 * 1024, 300_000])
+def test_round_trip_and_degraded_reads(env: Any, size: int) -> None:
+    storage, drives, _ = env
+    data = os.urandom(size)
+
+    async def go() -> None:
+        await storage.buckets.create_bucket("bkt", "me", "us-east-1")
+        info = await storage.objects.put_object("bkt", "k", Body(data), size, {})
+        assert info.etag == hashlib.md5(data).hexdigest()
+        assert await read_all(storage, "bkt", "k") == data
+        for d in set_drives(storage, drives, "bkt", "k")[:2]:  # m = 2 drives fail
+            d.broken = {"read_shard", "get_versions"}
+        assert await read_all(storage, "bkt", "k") == data
+
+    run(go())
+
+
+def test_failed_write_keeps_the_previous_version(env: Any) -> None:
+    storage, drives, _ = env
+    old, new = os.urandom(200_000), os.urandom(200_000)
+
+    async def go() -> None:
+        await storage.buckets.create_bucket("bkt", "me", "us-east-1")
+        await storage.objects.put_object("bkt", "k", Body(old), len(old), {})
+        members = set_drives(storage, drives, "bkt", "k")
+        for d in members[:3]:  # more than m drives refuse the commit
+            d.broken = {"commit_object"}
+        with pytest.raises(QuorumNotReached):
+            await storage.objects.put_object("bkt", "k", Body(new), len(new), {})
+        for d in members:
+            d.broken = set()
+        assert await read_all(storage, "bkt", "k") == old
+
+    run(go())
+
+
+def test_write_with_m_drives_down_succeeds_and_reads_back(env: Any) -> None:
+    storage, drives, _ = env
+    data = os.urandom(150_000)
+
+    async def go() -> None:
+        await storage.buckets.create_bucket("bkt", "me", "us-east-1")
+        members = set_drives(storage, drives, "bkt", "k")
+        for d in members[:2]:
+            d.broken = {"*"}
+        await storage.objects.put_object("bkt", "k", Body(data), len(data), {})
+        for d in members[:2]:  # they come back without the object (healing is separate)
+            d.broken = set()
+        assert await read_all(storage, "bkt", "k") == data
+        assert (await storage.listing.list_objects("bkt", "", "", "", 10)).objects[0].key == "k"
+
+    run(go())
+
+
+def test_short_body_stores_nothing(env: Any) -> None:
+    storage, _, local = env
+
+    async def go() -> None:
+        await storage.buckets.create_bucket("bkt", "me", "us-east-1")
+        with pytest.raises(IncompleteUpload):
+            await storage.objects.put_object("bkt", "k", Body(b"x" * 1000), 200_000, {})
+        with pytest.raises(ObjectNotFound):
+            await storage.objects.head_object("bkt", "k")
+
+    run(go())
+    for drive in local.drives:
+        assert list((drive.root / "tmp").iterdir()) == []
+
+
+def test_delete_and_bucket_rules(env: Any) -> None:
+    storage, _, _ = env
+
+    async def go() -> None:
+        with pytest.raises(BucketNotFound):
+            await storage.objects.put_object("nope", "k", Body(b"x"), 1, {})
+        await storage.buckets.create_bucket("bkt", "me", "us-east-1")
+        await storage.objects.put_object("bkt", "k", Body(b"x"), 1, {})
+        with pytest.raises(BucketNotEmpty):
+            await storage.buckets.delete_bucket("bkt")
+        await storage.objects.delete_object("bkt", "k")
+        await storage.objects.delete_object("bkt", "k")  # idempotent
+        with pytest.raises(ObjectNotFound):
+            await storage.objects.head_object("bkt", "k")
+        await storage.buckets.delete_bucket("bkt")
+        with pytest.raises(BucketNotFound):
+            await storage.buckets.head_bucket("bkt")
+
+    run(go())
+
+
+def test_listing_merges_sets_with_prefixes_and_pages(env: Any) -> None:
+    storage, drives, _ = env
+    keys = sorted(
+        [f"a/{i:03d}" for i in range(40)] + [f"b/{i}/x" for i in range(15)] + ["c", "d/e"]
+    )
+
+    async def go() -> None:
+        await storage.buckets.create_bucket("bkt", "me", "us-east-1")
+        await asyncio.gather(
+            *(storage.objects.put_object("bkt", k, Body(b"v"), 1, {}) for k in keys)
+        )
+        drives[0].broken = {"list_versions"}  # one drive of one set is down
+        seen: list[str] = []
+        after = ""
+        while True:
+            page = await storage.listing.list_objects("bkt", "", "", after, 7)
+            seen += [o.key for o in page.objects]
+            if not page.is_truncated:
+                break
+            assert page.next_marker is not None
+            after = page.next_marker
+        assert seen == keys
+        page = await storage.listing.list_objects("bkt", "", "/", "", 1000)
+        assert page.common_prefixes == ["a/", "b/", "d/"]
+        assert [o.key for o in page.objects] == ["c"]
+        page = await storage.listing.list_objects("bkt", "b/", "/", "", 1000)
+        assert page.common_prefixes == [f"b/{i}/" for i in sorted(range(15), key=str)]
+        page = await storage.listing.list_objects("bkt", "", "/", "", 2)
+        assert (page.common_prefixes, page.is_truncated, page.next_marker) == (
+            ["a/", "b/"],
+            True,
+            "b/",
+        )
+        page = await storage.listing.list_objects("bkt", "", "/", "b/", 10)
+        assert (page.common_prefixes, [o.key for o in page.objects]) == (["d/"], ["c"])
+
+    run(go())
+
+
+def test_multipart(env: Any) -> None:
+    storage, _, _ = env
+    part1, part2 = os.urandom(64 * 1024), os.urandom(1000)
+
+    async def go() -> None:
+        await storage.buckets.create_bucket("bkt", "me", "us-east-1")
+        mp = storage.multipart
+        upload = await mp.create_upload("bkt", "k", {"content-type": "a/b"}, None)
+        p1 = await mp.upload_part("bkt", "k", upload, 1, Body(part1), len(part1))
+        p2 = await mp.upload_part("bkt", "k", upload, 2, Body(part2), len(part2))
+        small = await mp.upload_part("bkt", "k", upload, 3, Body(b"x"), 1)
+        with pytest.raises(PartTooSmall):
+            await mp.complete_upload(
+                "bkt", "k", upload, [(2, p2.etag), (3, small.etag)], {}
+            )
+        assert [p.number for p in await mp.list_parts("bkt", "k", upload)] == [1, 2, 3]
+        info = await mp.complete_upload("bkt", "k", upload, [(1, p1.etag), (2, p2.etag)], {})
+        assert info.etag.endswith("-2")
+        assert info.metadata["content-type"] == "a/b"
+        assert await read_all(storage, "bkt", "k") == part1 + part2
+        reader = await storage.objects.open_object("bkt", "k")
+        mid = b"".join([bytes(c) async for c in reader.stream(60_000, 66_000)])
+        assert mid == (part1 + part2)[60_000:66_001]
+
+    run(go())
