@@ -73,8 +73,13 @@ class Drive(Protocol):
         """All versions of a key on this drive, newest first (with inline data)."""
         ...
 
-    async def prune_versions(self, bucket: str, key: str, before: tuple[int, str]) -> None:
-        """Delete versions ordered before ``before`` (mod_time_ns, version_id) and their shards."""
+    async def prune_versions(
+        self, bucket: str, key: str, before: tuple[int, str], durable: bool
+    ) -> None:
+        """Delete versions ordered before ``before`` (mod_time_ns, version_id) and their shards.
+
+        ``durable=False`` may skip the fsync: used when pruning what a committed version
+        supersedes (losing that prune in a crash only leaves an older version behind)."""
         ...
 
     async def delete_version(self, bucket: str, key: str, version_id: str) -> None: ...

@@ -180,9 +180,11 @@ class LocalDrive:
     async def get_versions(self, bucket: str, key: str) -> list[ObjectRecord]:
         return await self._run(self._index.get_versions, bucket, key)
 
-    async def prune_versions(self, bucket: str, key: str, before: tuple[int, str]) -> None:
+    async def prune_versions(
+        self, bucket: str, key: str, before: tuple[int, str], durable: bool
+    ) -> None:
         def prune() -> None:
-            self._unlink(self._index.prune_versions(bucket, key, before))
+            self._unlink(self._index.prune_versions(bucket, key, before, durable))
 
         await self._run(prune)
 

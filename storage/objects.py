@@ -140,12 +140,14 @@ class ErasureObjects:
                 committed, lambda d: d.delete_version(record.bucket, record.key, record.version_id)
             )
             raise
-        await self._prune(oset, record.bucket, record.key, record.order)
+        await self._prune(oset, record.bucket, record.key, record.order, durable=False)
 
     async def _prune(
-        self, oset: ObjectSet, bucket: str, key: str, before: tuple[int, str]
+        self, oset: ObjectSet, bucket: str, key: str, before: tuple[int, str], durable: bool
     ) -> list[BaseException | None]:
-        results = outcomes(await each(oset.drives, lambda d: d.prune_versions(bucket, key, before)))
+        results = outcomes(
+            await each(oset.drives, lambda d: d.prune_versions(bucket, key, before, durable))
+        )
         for drive, outcome in zip(oset.drives, results, strict=True):
             if outcome is not None and not isinstance(outcome, BucketNotFound):
                 log.warning("prune on %s failed: %s", drive.name, outcome)
@@ -178,5 +180,5 @@ class ErasureObjects:
     async def delete_object(self, bucket: str, key: str) -> None:
         oset = self.sets.for_object(bucket, key)
         # "~" sorts after every hex version id: everything written before now goes.
-        results = await self._prune(oset, bucket, key, (self.clock(), "~"))
+        results = await self._prune(oset, bucket, key, (self.clock(), "~"), durable=True)
         reduce_write(results, self.write_quorum)

@@ -100,17 +100,24 @@ def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(botocore.crt.auth, "get_current_datetime", _fixed_now)
 
 
-@pytest.fixture(params=["crt", "python"])
+@pytest.fixture
 def signer(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """boto3 signs with awscrt when it is installed (as here), else with botocore's Python."""
-    if request.param == "python":
+    """boto3 signs with awscrt when it is installed (as here), else with botocore's Python.
+
+    awscrt unless a test asks for both with ``BOTH_SIGNERS``.
+    """
+    name = getattr(request, "param", "crt")
+    if name == "python":
         monkeypatch.setitem(botocore.auth.AUTH_TYPE_MAPS, "s3v4", botocore.auth.S3SigV4Auth)
         monkeypatch.setitem(
             botocore.auth.AUTH_TYPE_MAPS, "s3v4-query", botocore.auth.S3SigV4QueryAuth
         )
     else:
         assert botocore.auth.AUTH_TYPE_MAPS["s3v4"] is botocore.crt.auth.CrtS3SigV4Auth
-    return str(request.param)
+    return str(name)
+
+
+BOTH_SIGNERS = pytest.mark.parametrize("signer", ["crt", "python"], indirect=True)
 
 
 class _NoBody:
@@ -290,6 +297,7 @@ def test_streaming_example_gives_the_chunk_decoder_its_context() -> None:
 # --- boto3-signed requests ---------------------------------------------------------------------
 
 
+@BOTH_SIGNERS
 @pytest.mark.parametrize("key", TRICKY_KEYS)
 @pytest.mark.parametrize("scheme", ["http", "https"])
 def test_boto3_put_object_with_tricky_keys_is_accepted(capture: Any, key: str, scheme: str) -> None:
@@ -337,6 +345,7 @@ OPERATIONS: dict[str, Callable[[Any], Any]] = {
 }
 
 
+@BOTH_SIGNERS
 @pytest.mark.parametrize("operation", list(OPERATIONS))
 @pytest.mark.parametrize("scheme", ["http", "https"])
 def test_boto3_operations_are_accepted(capture: Any, operation: str, scheme: str) -> None:
@@ -346,6 +355,7 @@ def test_boto3_operations_are_accepted(capture: Any, operation: str, scheme: str
     assert authenticate(to_auth(request), lookup, NOW).access_key == ACCESS_KEY
 
 
+@BOTH_SIGNERS
 def test_any_region_in_the_scope_is_accepted(capture: Any) -> None:
     client = capture(region_name="eu-west-3")
     client.get_object(Bucket="b", Key="k")
@@ -379,6 +389,7 @@ TAMPERINGS: dict[str, Callable[[AuthRequest], AuthRequest]] = {
 }
 
 
+@BOTH_SIGNERS
 @pytest.mark.parametrize("name", list(TAMPERINGS))
 def test_tampered_requests_are_rejected(capture: Any, name: str) -> None:
     request = _signed_put(capture)
@@ -582,6 +593,7 @@ def _presigned(
     )
 
 
+@BOTH_SIGNERS
 def test_presigned_get_is_accepted(capture: Any) -> None:
     result = authenticate(_presigned(capture), lookup, NOW + timedelta(seconds=3599))
     assert result.access_key == ACCESS_KEY
@@ -589,11 +601,13 @@ def test_presigned_get_is_accepted(capture: Any) -> None:
     assert result.payload_mode is PayloadMode.UNSIGNED
 
 
+@BOTH_SIGNERS
 def test_presigned_with_operation_query_is_accepted(capture: Any) -> None:
     request = _presigned(capture, "get_object", VersionId="v 1+2", ResponseContentType="a/b; c=d")
     assert authenticate(request, lookup, NOW).presigned
 
 
+@BOTH_SIGNERS
 def test_presigned_put_must_send_the_signed_headers(capture: Any) -> None:
     request = _presigned(capture, "put_object", ContentType="image/png", Metadata={"k": "v"})
     with pytest.raises(SignatureDoesNotMatch):
