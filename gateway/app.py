@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 
 from gateway import s3xml
 from gateway.context import Ctx, GatewayConfig
@@ -175,8 +175,28 @@ async def _stamp_request_id(request: web.Request, response: web.StreamResponse) 
         response.headers["x-amz-request-id"] = request_id
 
 
+async def _expect_continue(request: web.Request) -> None:
+    """``Expect: 100-continue`` as aiohttp answers it; any other expectation is ignored (RFC 9110
+    allows that) so the client gets an S3 answer rather than aiohttp's plain-text 417."""
+    expect = request.headers.get("Expect", "").lower()
+    if request.version == HttpVersion11 and expect == "100-continue":
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0  # the response itself has not started yet
+
+
 def make_app(gateway: Gateway) -> web.Application:
-    app = web.Application(client_max_size=1024**2)
-    app.router.add_route("*", "/{tail:.*}", gateway.handle)
+    app = web.Application(
+        client_max_size=1024**2,
+        handler_args={
+            # Bodies are stored exactly as sent: a "Content-Encoding: gzip" object must not be
+            # inflated by the server.
+            "auto_decompress": False,
+            # Fewer transport pause/resume cycles on big uploads (aiohttp's default is 256 KiB).
+            "read_bufsize": 4 * 1024 * 1024,
+            "max_field_size": 16 * 1024,
+            "max_line_size": 16 * 1024,
+        },
+    )
+    app.router.add_route("*", "/{tail:.*}", gateway.handle, expect_handler=_expect_continue)
     app.on_response_prepare.append(_stamp_request_id)
     return app
