@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from aiohttp import HttpVersion11, web
 
 from gateway import s3xml
-from gateway.context import Ctx, GatewayConfig
+from gateway.context import REQUEST_ID, Ctx, GatewayConfig
 from gateway.errors import AccessDenied, NotModified, S3Error, to_s3_error
 from gateway.handlers import bucket, listing, multipart, object
 from gateway.operations import (
@@ -100,7 +100,7 @@ async def dispatch(ctx: Ctx, op: Operation) -> web.StreamResponse:
 
 
 def error_response(error: S3Error, resource: str, request_id: str, head: bool) -> web.Response:
-    headers: dict[str, str] = {}
+    headers: dict[str, str] = dict(error.headers)
     if isinstance(error, NotModified) or head:
         # 304 and HEAD answers carry no body (the status says it all).
         return web.Response(status=error.status, headers=headers)
@@ -119,6 +119,7 @@ class Gateway:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         request_id = uuid.uuid4().hex[:16].upper()
         request["request_id"] = request_id
+        REQUEST_ID.set(request_id)
         path = request.raw_path.partition("?")[0]
         if path.startswith(ADMIN_PREFIX):
             return await self.admin(request, path)

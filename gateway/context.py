@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from gateway.sigv4 import AuthResult
 from storage.api import Storage
+
+# The S3 request id of the request being served; log lines carry it (huimin/logs.py).
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,17 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sys
 
 from aiohttp import web
 
+from erasure.codec import get_codec
 from erasure.selftest import self_test
 from gateway.app import Gateway, make_app
 from gateway.context import GatewayConfig
+from huimin.logs import setup_logging
 from huimin.settings import Settings
 from huimin.tuning import tune_malloc
-from storage.sets import ECParams
-from storage.store import build_storage, deployment_id, open_local_drives
+from storage.buckets import ErasureBuckets
+from storage.sets import ECParams, ErasureSets
+from storage.store import deployment_id, open_local_drives, storage_over
 from tenants.credentials import CredentialStore, load_or_create_root
 
 log = logging.getLogger("huimin")
@@ -29,6 +31,7 @@ def split_listen(listen: str) -> tuple[str, int]:
 
 async def serve(settings: Settings) -> None:
     self_test()
+    get_codec(settings.codec, settings.ec_data_shards, settings.ec_parity_shards)  # fail fast
     data_dir = settings.data_dir
     root = load_or_create_root(data_dir, settings.root_access_key, settings.root_secret_key)
     drives = open_local_drives(data_dir, settings.drives, settings.io_threads)
@@ -39,9 +42,13 @@ async def serve(settings: Settings) -> None:
         block_size=settings.block_size_bytes,
         inline_threshold=settings.inline_threshold_bytes,
     )
-    storage = build_storage(
-        deployment_id(data_dir), list(drives.drives), params, settings.min_part_size_bytes
+    sets = ErasureSets(
+        deployment_id(data_dir, settings.drives, params.k + params.m), list(drives.drives), params
     )
+    storage = storage_over(sets, settings.min_part_size_bytes)
+    added = await ErasureBuckets(sets).sync()
+    if added:
+        log.info("gave %d bucket records to drives that lacked them", added)
     config = GatewayConfig(
         region=settings.region,
         owner_id=root.access_key,
@@ -78,11 +85,7 @@ async def serve(settings: Settings) -> None:
 
 def run(settings: Settings) -> None:
     tune_malloc(settings.block_size_bytes)
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        stream=sys.stderr,
-        format='{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":%(message)r}',
-    )
+    setup_logging(settings.log_level)
     try:
         import uvloop
 

@@ -72,6 +72,27 @@ class ErasureBuckets:
                 records.setdefault(record.name, record)
         return [_info(records[n]) for n in sorted(records) if counts[n] >= self.quorum]
 
+    async def sync(self) -> int:
+        """Give every answering drive the buckets a majority holds (a replaced, empty drive
+        learns the buckets at start-up). Returns how many bucket rows were added."""
+        results = await each(self.drives, lambda d: d.list_buckets())
+        counts: Counter[str] = Counter()
+        records: dict[str, BucketRecord] = {}
+        for listing in results:
+            for record in listing if isinstance(listing, list) else ():
+                counts[record.name] += 1
+                records.setdefault(record.name, record)
+        added = 0
+        for drive, listing in zip(self.drives, results, strict=True):
+            if not isinstance(listing, list):
+                continue
+            have = {r.name for r in listing}
+            for name, count in counts.items():
+                if count >= self.quorum and name not in have:
+                    await drive.make_bucket(records[name])
+                    added += 1
+        return added
+
     async def delete_bucket(self, name: str) -> None:
         await self.head_bucket(name)
         # Check emptiness everywhere first, so a refusal never leaves the bucket half deleted.

@@ -130,7 +130,8 @@ class ErasureListing:
             if not heads:
                 break
             if len(objects) + len(prefixes) >= max_keys:
-                truncated = True
+                # max-keys=0 asks for an empty page, not truncated and without a marker (S3).
+                truncated = max_keys > 0
                 break
             key, i = min(heads)
             row = cursors[i].pop()

@@ -282,7 +282,7 @@ class ErasureMultipart:
         last: tuple[str, str] | None = None
         for u in ordered:
             if len(uploads) + len(prefixes) >= max_uploads:
-                truncated = True
+                truncated = max_uploads > 0  # max-uploads=0: an empty page, not truncated (S3)
                 break
             if delimiter:
                 i = u.key.find(delimiter, len(prefix))

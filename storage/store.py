@@ -21,7 +21,10 @@ from storage.sets import ECParams, ErasureSets
 def build_storage(
     deployment_id: str, drives: list[Drive], params: ECParams, min_part_size: int
 ) -> Storage:
-    sets = ErasureSets(deployment_id, drives, params)
+    return storage_over(ErasureSets(deployment_id, drives, params), min_part_size)
+
+
+def storage_over(sets: ErasureSets, min_part_size: int) -> Storage:
     objects = ErasureObjects(sets)
     return Storage(
         buckets=ErasureBuckets(sets),
@@ -31,14 +34,31 @@ def build_storage(
     )
 
 
-def deployment_id(data_dir: Path) -> str:
-    """The deployment's id (placement hash key), created once and kept in DATA_DIR."""
+class LayoutMismatch(Exception):
+    """The data folder was created with another drive count or erasure-set size."""
+
+
+def deployment_id(data_dir: Path, drives: int, set_size: int) -> str:
+    """The deployment's id (placement hash key), created once and kept in DATA_DIR.
+
+    The drive count and set size are recorded with it: placement depends on both, so starting
+    on the same data with other values would make existing objects unreachable.
+    """
     path = data_dir / "deployment.json"
     if path.exists():
-        return str(json.loads(path.read_text())["deployment_id"])
+        doc = json.loads(path.read_text())
+        if (doc["drives"], doc["set_size"]) != (drives, set_size):
+            raise LayoutMismatch(
+                f"{data_dir} holds {doc['drives']} drives in sets of {doc['set_size']}; "
+                f"refusing to start with {drives} drives in sets of {set_size}"
+            )
+        return str(doc["deployment_id"])
     data_dir.mkdir(parents=True, exist_ok=True)
     ident = uuid.uuid4().hex
-    path.write_text(json.dumps({"deployment_id": ident}))
+    doc = {"deployment_id": ident, "drives": drives, "set_size": set_size}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc))
+    tmp.replace(path)
     return ident
 
 
