@@ -17,6 +17,10 @@ signature(n-1) \\n sha256("") \\n sha256(chunk n)``), chained from the request's
 the trailer's is HMAC over ``AWS4-HMAC-SHA256-TRAILER \\n date \\n scope \\n signature(final
 chunk) \\n sha256("name:value\\n"...)``.
 
+Every data chunk but the last must hold at least 8 KiB (AWS's rule, ``InvalidChunkSizeError``).
+Tolerated, as seen from clients: bare LF line ends in header and trailer lines, a blank line
+between the final chunk and the trailer, one extra CRLF at the end, and a missing final CRLF.
+
 Payload bytes are handed back as soon as they arrive (zero-copy slices of the fed buffer), before
 their chunk's signature could be checked: only buffering a whole chunk could do better, and the
 caller has to discard the upload on any later error anyway. So the body is authentic only once
@@ -45,7 +49,16 @@ class MalformedTrailerError(S3Error):
     )
 
 
+class InvalidChunkSizeError(S3Error):
+    """S3's error for a chunk other than the last that is smaller than 8 KiB."""
+
+    status = 400
+    message = "Only the last chunk is allowed to have a size less than 8192 bytes"
+
+
 TRAILER_SIGNATURE = "x-amz-trailer-signature"
+# AWS's rule; it also caps the per-chunk parsing and HMAC work a body can cause per byte.
+MIN_CHUNK_BYTES = 8192
 
 # A chunk header is ~100 bytes and a trailer line about as long; anything longer is garbage.
 _MAX_LINE_BYTES = 4096
@@ -71,7 +84,7 @@ class ChunkedDecoder:
     ``ctx`` is required for the chunk-signed modes and ignored for STREAMING_UNSIGNED_TRAILER;
     ``trailer_names`` are the names ``x-amz-trailer`` announced (lower-case). With
     ``decoded_content_length`` (``x-amz-decoded-content-length``) the payload must be exactly
-    that long.
+    that long. Every data chunk but the last must hold ``min_chunk_bytes`` (AWS: 8 KiB).
 
     >>> d = ChunkedDecoder(None, mode=PayloadMode.STREAMING_UNSIGNED_TRAILER,
     ...                    trailer_names=["x-amz-checksum-crc32"])
@@ -90,6 +103,7 @@ class ChunkedDecoder:
         mode: PayloadMode,
         trailer_names: Sequence[str],
         decoded_content_length: int | None = None,
+        min_chunk_bytes: int = MIN_CHUNK_BYTES,
     ) -> None:
         if not mode.streaming:
             raise ValueError(f"{mode} is not an aws-chunked payload mode")
@@ -100,6 +114,9 @@ class ChunkedDecoder:
         self._ctx = ctx if mode.chunk_signed else None
         self._trailer_names = tuple(name.strip().lower() for name in trailer_names)
         self._expected_length = decoded_content_length
+        self._min_chunk_bytes = min_chunk_bytes
+        self._chunk_count = 0  # data chunks started so far
+        self._last_chunk_bytes = min_chunk_bytes  # size of the previous data chunk
         self._state = _State.HEADER
         self._line = bytearray()  # a header or trailer line split across feeds
         self._remaining = 0  # data bytes still to come in the current chunk
@@ -119,8 +136,8 @@ class ChunkedDecoder:
         """Consume ``data``; return the payload pieces it completed (views into ``data``).
 
         The pieces reference ``data``: use them before reusing its buffer. Raises
-        SignatureDoesNotMatch, InvalidArgument, IncompleteBody or MalformedTrailerError, and the
-        same error again on any later call.
+        SignatureDoesNotMatch, InvalidArgument, InvalidChunkSizeError, IncompleteBody or
+        MalformedTrailerError, and the same error again on any later call.
         """
         if self._failure is not None:
             raise self._failure
@@ -236,6 +253,12 @@ class ChunkedDecoder:
                 ArgumentName="x-amz-decoded-content-length",
             )
         if size:
+            if self._last_chunk_bytes < self._min_chunk_bytes:
+                raise InvalidChunkSizeError(
+                    Chunk=str(self._chunk_count), BadChunkSize=str(self._last_chunk_bytes)
+                )
+            self._chunk_count += 1
+            self._last_chunk_bytes = size
             self._state = _State.DATA
             self._remaining = size
             self._hasher = hashlib.sha256()

@@ -13,10 +13,15 @@ S3 corners that differ from the generic SigV4 recipe:
   second; both stand for the same decoded path, segment by segment.
 * The payload hash line is the ``x-amz-content-sha256`` header, which S3 requires on header auth:
   a hex digest (checked against the body by the caller), ``UNSIGNED-PAYLOAD`` or one of the
-  ``STREAMING-*`` values (aws-chunked body). Presigned URLs use ``UNSIGNED-PAYLOAD``.
+  ``STREAMING-*`` values (aws-chunked body). Presigned URLs use ``UNSIGNED-PAYLOAD`` unless
+  they signed an ``x-amz-content-sha256`` header.
 * Every ``x-amz-*`` header present must be signed (AWS: "There were headers present in the
   request which were not signed"), so an unsigned one cannot change what a signature allowed.
+  A presigned request may carry an unsigned ``x-amz-content-sha256``; it is then ignored.
 * Any region in the credential scope is accepted; the signature is computed with that region.
+* Signature V2 (``AWS key:sig``, ``?AWSAccessKeyId=``) and V4a are refused. Note that boto3's
+  ``generate_presigned_url`` makes V2 URLs for a custom endpoint unless the client is configured
+  with ``signature_version="s3v4"``.
 """
 
 from __future__ import annotations
@@ -62,6 +67,8 @@ _QUERY_AUTH_PARAMS = (
     "X-Amz-SignedHeaders",
     "X-Amz-Signature",
 )
+# A presigned URL stripped of X-Amz-Algorithm is still one (not an anonymous request).
+_QUERY_AUTH_MARKERS = frozenset({"X-Amz-Credential", "X-Amz-Signature"})
 _UNSUPPORTED_MECHANISM = (
     "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256."
 )
@@ -245,7 +252,9 @@ def string_to_sign(amz_date: str, scope: str, canonical_request: str) -> str:
     >>> string_to_sign("20130524T000000Z", "20130524/us-east-1/s3/aws4_request", "").split()[-1]
     'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
     """
-    digest = hashlib.sha256(canonical_request.encode("utf-8")).hexdigest()
+    # surrogateescape: header bytes that are not UTF-8 reach us as lone surrogates (aiohttp);
+    # hash the bytes as received instead of failing with a UnicodeEncodeError.
+    digest = hashlib.sha256(canonical_request.encode("utf-8", "surrogateescape")).hexdigest()
     return f"{ALGORITHM}\n{amz_date}\n{scope}\n{digest}"
 
 
@@ -276,7 +285,10 @@ def strict_uri(raw_path: str) -> str:
     >>> strict_uri("/b/it's%7Ea%2Fb!")
     '/b/it%27s~a%2Fb%21'
     """
-    return "/".join(uri_encode(unquote_to_bytes(segment)) for segment in raw_path.split("/"))
+    return "/".join(
+        uri_encode(unquote_to_bytes(segment.encode("utf-8", "surrogateescape")))
+        for segment in raw_path.split("/")
+    )
 
 
 def verify_payload_sha256(expected_hex: str, computed_hex: str) -> None:
@@ -329,7 +341,9 @@ def authenticate(
     now = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
     authorization = req.headers.get("authorization")
     query_names = {name for name, _ in req.query}
-    if "X-Amz-Algorithm" in query_names:
+    if "X-Amz-Algorithm" in query_names or (
+        authorization is None and not query_names.isdisjoint(_QUERY_AUTH_MARKERS)
+    ):
         if authorization is not None:
             raise InvalidArgument(
                 "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, "
@@ -535,6 +549,9 @@ def _parse_credential(value: str, *, header: bool) -> _Credential:
     if len(parts) != 5 or not all(parts):
         raise _malformed(f"the Credential is mal-formed; {_CREDENTIAL_FORM}", header=header)
     access_key, date, scope_region, service, terminator = parts
+    # Printable ASCII only: these end up in keys, HMAC input and error bodies.
+    if not all(part.isascii() and part.isprintable() for part in (access_key, scope_region)):
+        raise _malformed(f"the Credential is mal-formed; {_CREDENTIAL_FORM}", header=header)
     if len(date) != 8 or not set(date) <= _DIGITS:
         raise _malformed(f"the Credential is mal-formed; {_CREDENTIAL_FORM}", header=header)
     if service != SERVICE:

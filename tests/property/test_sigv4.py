@@ -46,7 +46,7 @@ def key_path(key: str) -> str:
     return "/bucket/" + str(percent_encode(key, safe="/~"))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(signer=st.sampled_from(list(SIGNERS)), key=text, other=text)
 def test_any_key_boto3_signs_is_accepted_and_no_other(signer: str, key: str, other: str) -> None:
     request = sign(signer, key_path(key))
@@ -57,7 +57,7 @@ def test_any_key_boto3_signs_is_accepted_and_no_other(signer: str, key: str, oth
             authenticate(moved, SECRETS.get, datetime.now(UTC))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(signer=st.sampled_from(list(SIGNERS)), query=st.dictionaries(query_names, text, max_size=4))
 def test_any_query_boto3_signs_is_accepted(signer: str, query: dict[str, str]) -> None:
     request = sign(signer, "/bucket", {"list-type": "2", **query})
