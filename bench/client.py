@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import quote, urlsplit
 
 import aiohttp
@@ -23,6 +24,9 @@ from yarl import URL
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 _ALGORITHM = "AWS4-HMAC-SHA256"
 _READ_BUFSIZE_BYTES = 4 * 1024 * 1024
+# Bodies above this go out as slices (see _body_slices); below, as one write with the headers.
+_SLICE_BYTES = 1024 * 1024
+_FIRST_SLICE_BYTES = 64 * 1024
 
 
 class S3RequestError(Exception):
@@ -62,6 +66,13 @@ class Signer:
 
     credentials: Credentials
     _keys: dict[str, bytes] = field(default_factory=dict)
+    _date: tuple[int, str] = (0, "")  # (epoch second, its x-amz-date): formatted once a second
+
+    def _amz_date(self) -> str:
+        second = int(time.time())
+        if self._date[0] != second:
+            self._date = (second, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(second)))
+        return self._date[1]
 
     def _signing_key(self, day: str) -> bytes:
         key = self._keys.get(day)
@@ -82,7 +93,7 @@ class Signer:
         payload_hash: str = UNSIGNED_PAYLOAD,
     ) -> dict[str, str]:
         """The headers that authenticate one request; ``path`` is already URI-encoded."""
-        amz_date = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+        amz_date = self._amz_date() if now is None else now.strftime("%Y%m%dT%H%M%SZ")
         day = amz_date[:8]
         signed = "host;x-amz-content-sha256;x-amz-date"
         canonical = "\n".join(
@@ -121,6 +132,20 @@ class GetResult:
     received_bytes: int
     content_length: int | None
     md5_hex: str | None  # only when asked to verify content
+
+
+async def _body_slices(data: bytes | memoryview) -> AsyncIterator[memoryview]:
+    """A large body as memoryview slices, so aiohttp never copies it.
+
+    Given bytes, aiohttp on Python < 3.12.9 joins the request head with the whole body before
+    writing (``b"".join`` in ``StreamWriter._writelines``): a fresh 64 MiB copy per PUT that
+    cost this client 0.97 CPU-s/GB instead of 0.26. Only the small first slice is joined; the
+    rest go to the transport as views. With Content-Length set, this is not sent chunked.
+    """
+    view = memoryview(data)
+    yield view[:_FIRST_SLICE_BYTES]
+    for start in range(_FIRST_SLICE_BYTES, len(view), _SLICE_BYTES):
+        yield view[start : start + _SLICE_BYTES]
 
 
 class S3Client:
@@ -174,7 +199,8 @@ class S3Client:
         url = URL(f"{self._base}{path}{'?' + qs if qs else ''}", encoded=True)
         if data is not None:
             headers["Content-Length"] = str(len(data))
-        async with self.session.request(method, url, headers=headers, data=data) as resp:
+        body = _body_slices(data) if data is not None and len(data) > _SLICE_BYTES else data
+        async with self.session.request(method, url, headers=headers, data=body) as resp:
             if not 200 <= resp.status < 300:
                 raise S3RequestError(method, path, resp.status, await resp.read())
             yield resp
@@ -197,7 +223,8 @@ class S3Client:
         async with self._request("GET", bucket, key) as resp:
             md5 = hashlib.md5() if verify else None
             received = 0
-            async for chunk in resp.content.iter_any():
+            # One received chunk at a time: iter_any() would join what is buffered (a copy).
+            async for chunk, _ in resp.content.iter_chunks():
                 received += len(chunk)
                 if md5 is not None:
                     md5.update(chunk)

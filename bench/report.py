@@ -183,4 +183,3 @@ def report_document(
         "results": [result_dict(r) for r in medians],
         "runs": [[result_dict(r) for r in run] for run in runs],
     }
-

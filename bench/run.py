@@ -235,7 +235,7 @@ async def run_workloads(
                     log(_progress(n, config.runs, r))
                     results.append(r)
                 runs.append(results)
-                keys = sorted({k for w in workloads for k in w.keys()})
+                keys = sorted({k for w in workloads for k in w.object_keys()})
                 failed = await delete_objects(client, bucket, keys, connections)
                 if failed:
                     log(f"clean-up: {len(failed)} delete(s) failed, e.g. {failed[0]}")
@@ -251,7 +251,20 @@ def medians(runs: Sequence[Sequence[WorkloadResult]]) -> list[WorkloadResult]:
     return [median_result([run[i] for run in runs]) for i in range(len(runs[0]))]
 
 
-def _environment(target: Target) -> dict[str, Any]:
+def load_note(load_1m: float, cpus: int) -> str | None:
+    """A warning when other work competes for the CPUs (MB/s then drifts; CPU-s/GB less so).
+
+    >>> load_note(0.1, 2) is None, load_note(7.5, 2)
+    (True, 'load average 7.50 on 2 CPUs: other work competes; trust CPU-s/GB over MB/s')
+    """
+    if load_1m < 0.5 * cpus:
+        return None
+    return (
+        f"load average {load_1m:.2f} on {cpus} CPUs: other work competes; trust CPU-s/GB over MB/s"
+    )
+
+
+def _environment(target: Target, load_start: float) -> dict[str, Any]:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -267,6 +280,8 @@ def _environment(target: Target) -> dict[str, Any]:
         "huimin": huimin_version,
         "server": "embedded" if target.embedded else target.endpoint,
         "server_cpu_measured": target.pid is not None,
+        "load_avg_1m_start": load_start,
+        "load_avg_1m_end": os.getloadavg()[0],
     }
 
 
@@ -291,16 +306,24 @@ def run_bench(config: BenchConfig, log: Log = print) -> dict[str, Any]:
             else ""
         )
     )
+    load_start = os.getloadavg()[0]
+    note = load_note(load_start, os.cpu_count() or 1)
+    if note:
+        log(note)
     with target_server(config, log) as target:
         with asyncio.Runner(loop_factory=_new_event_loop) as runner:
             runs = runner.run(run_workloads(config, target, log))
-        environment = _environment(target)
+        environment = _environment(target, load_start)
     results = medians(runs)
     log("")
     log(f"median of {len(runs)} run(s); MB = 10^6 bytes; CPU-s/GB = CPU seconds per 10^9 bytes")
     log(format_table(results))
     for line in format_errors(results):
         log(line)
+    log(
+        f"load average (1 min) {environment['load_avg_1m_start']:.2f} at start, "
+        f"{environment['load_avg_1m_end']:.2f} at end, {environment['cpus']} CPUs"
+    )
     document = report_document(config.public(), environment, results, runs)
     if config.json_path is not None:
         config.json_path.write_text(json.dumps(document, indent=2) + "\n")

@@ -80,7 +80,7 @@ class Workload:
     def name(self) -> str:
         return f"{self.op} {format_size(self.object_size)}"
 
-    def keys(self) -> list[str]:
+    def object_keys(self) -> list[str]:
         return [f"{self.key_prefix}{i:06d}" for i in range(self.count)]
 
 
@@ -109,9 +109,9 @@ async def run_ops(
     return outcomes
 
 
-def _put_op(client: S3Client, bucket: str, keys: list[str], payload: Payload) -> Callable[
-    [int], Awaitable[int]
-]:
+def _put_op(
+    client: S3Client, bucket: str, keys: list[str], payload: Payload
+) -> Callable[[int], Awaitable[int]]:
     async def put(i: int) -> int:
         result = await client.put_object(bucket, keys[i], payload.data)
         if result.etag != payload.md5_hex:
@@ -152,7 +152,7 @@ async def measure(
     process tree and this client spent between the two samples around it."""
     if len(payload.data) != workload.object_size:
         raise ValueError("payload size differs from the workload's object size")
-    keys = workload.keys()
+    keys = workload.object_keys()
     op = (
         _put_op(client, bucket, keys, payload)
         if workload.op == "PUT"
