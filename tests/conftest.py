@@ -12,8 +12,12 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 ACCESS_KEY = "HMTESTACCESSKEY00001"
 SECRET_KEY = "test-secret-key-0123456789abcdefghij"
@@ -107,11 +111,11 @@ def own_server(tmp_path: Path) -> Iterator[Server]:
 
 
 @pytest.fixture
-def s3(server: Server):  # type: ignore[no-untyped-def]
+def s3(server: Server) -> S3Client:
     return boto3_client(server)
 
 
-def boto3_client(server: Server, **config: object):  # type: ignore[no-untyped-def]
+def boto3_client(server: Server, **config: Any) -> S3Client:
     import boto3
     from botocore.config import Config
 
@@ -121,7 +125,7 @@ def boto3_client(server: Server, **config: object):  # type: ignore[no-untyped-d
         aws_access_key_id=server.access_key,
         aws_secret_access_key=server.secret_key,
         region_name=server.region,
-        config=Config(retries={"max_attempts": 1}, **config),  # type: ignore[arg-type]
+        config=Config(retries={"max_attempts": 1}, **config),
     )
 
 
@@ -129,7 +133,7 @@ _bucket_counter = [0]
 
 
 @pytest.fixture
-def bucket(s3) -> str:  # type: ignore[no-untyped-def]
+def bucket(s3: S3Client) -> str:
     """A fresh, empty bucket on the shared server."""
     _bucket_counter[0] += 1
     name = f"test-{os.getpid()}-{_bucket_counter[0]}"

@@ -7,7 +7,8 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,6 @@ import pytest
 from tests.conftest import Server
 
 MiB = 1024 * 1024
-
-Aws = Callable[..., subprocess.CompletedProcess[str]]
 
 
 def blob(size: int, seed: int = 0) -> bytes:
@@ -29,31 +28,44 @@ def blob(size: int, seed: int = 0) -> bytes:
     return bytes(out[:size])
 
 
-@pytest.fixture
-def aws(server: Server, tmp_path: Path) -> Aws:
-    """Run ``aws ARGS...`` against the server with an isolated, empty configuration."""
-    config = tmp_path / "aws-config"
-    credentials = tmp_path / "aws-credentials"
-    config.write_text("")
-    credentials.write_text("")
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith("AWS_") or k in ("AWS_CA_BUNDLE",)
-    }
-    env.update(
-        AWS_ACCESS_KEY_ID=server.access_key,
-        AWS_SECRET_ACCESS_KEY=server.secret_key,
-        AWS_DEFAULT_REGION=server.region,
-        AWS_CONFIG_FILE=str(config),
-        AWS_SHARED_CREDENTIALS_FILE=str(credentials),
-        AWS_EC2_METADATA_DISABLED="true",
-        AWS_MAX_ATTEMPTS="1",
-        AWS_PAGER="",
-    )
+class AwsCli:
+    """Runs ``aws ARGS... --endpoint-url`` against the server with an isolated, empty config."""
 
-    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def __init__(self, server: Server, home: Path) -> None:
+        self.endpoint = server.endpoint
+        self.config = config = home / "aws-config"
+        credentials = home / "aws-credentials"
+        config.write_text("")
+        credentials.write_text("")
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        self.env.update(
+            AWS_ACCESS_KEY_ID=server.access_key,
+            AWS_SECRET_ACCESS_KEY=server.secret_key,
+            AWS_DEFAULT_REGION=server.region,
+            AWS_CONFIG_FILE=str(config),
+            AWS_SHARED_CREDENTIALS_FILE=str(credentials),
+            AWS_EC2_METADATA_DISABLED="true",
+            AWS_MAX_ATTEMPTS="1",
+            AWS_PAGER="",
+        )
+
+    def raw(self, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
         proc = subprocess.run(
-            [sys.executable, "-m", "awscli", *args, "--endpoint-url", server.endpoint],
-            env=env,
+            [sys.executable, "-m", "awscli", *args, "--endpoint-url", self.endpoint],
+            env=self.env,
+            input=stdin,
+            capture_output=True,
+            timeout=180,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise AssertionError(f"aws {' '.join(args)} exited {proc.returncode}\n{proc.stderr!r}")
+        return proc
+
+    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "awscli", *args, "--endpoint-url", self.endpoint],
+            env=self.env,
             capture_output=True,
             text=True,
             timeout=180,
@@ -66,18 +78,21 @@ def aws(server: Server, tmp_path: Path) -> Aws:
             )
         return proc
 
-    return run
+
+@pytest.fixture
+def aws(server: Server, tmp_path: Path) -> AwsCli:
+    return AwsCli(server, tmp_path)
 
 
-def api(aws: Aws, *args: str) -> Any:
+def api(aws: AwsCli, *args: str) -> Any:
     out = aws("s3api", *args, "--output", "json").stdout
     return json.loads(out) if out.strip() else {}
 
 
-def ls_keys(aws: Aws, url: str) -> list[str]:
-    """Keys from ``aws s3 ls --recursive`` (the last column; our keys have no spaces)."""
+def ls_keys(aws: AwsCli, url: str) -> list[str]:
+    """Keys from ``aws s3 ls --recursive`` (lines are "date time size key")."""
     lines = aws("s3", "ls", "--recursive", url).stdout.splitlines()
-    return sorted(line.split()[-1] for line in lines if line.strip())
+    return sorted(line.split(maxsplit=3)[-1] for line in lines if line.strip())
 
 
 def tree(root: Path) -> dict[str, bytes]:
@@ -88,10 +103,18 @@ def tree(root: Path) -> dict[str, bytes]:
     }
 
 
+def upload_tree(aws: AwsCli, bucket: str, root: Path, files: dict[str, bytes]) -> None:
+    """Write ``files`` under ``root`` and upload them with one ``aws s3 cp --recursive``."""
+    for rel, data in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    aws("s3", "cp", "--recursive", str(root), f"s3://{bucket}/")
+
+
 # --- aws s3 ---------------------------------------------------------------------------------------
 
 
-def test_mb_ls_rb(aws: Aws, server: Server) -> None:
+def test_mb_ls_rb(aws: AwsCli, server: Server) -> None:
     name = f"cli-mb-{os.getpid()}"
     out = aws("s3", "mb", f"s3://{name}").stdout
     assert f"make_bucket: {name}" in out
@@ -104,7 +127,7 @@ def test_mb_ls_rb(aws: Aws, server: Server) -> None:
     assert name not in aws("s3", "ls").stdout.split()
 
 
-def test_rb_non_empty_then_force(aws: Aws, bucket: str, tmp_path: Path) -> None:
+def test_rb_non_empty_then_force(aws: AwsCli, bucket: str, tmp_path: Path) -> None:
     src = tmp_path / "f.txt"
     src.write_text("x")
     aws("s3", "cp", str(src), f"s3://{bucket}/a/f.txt")
@@ -115,7 +138,7 @@ def test_rb_non_empty_then_force(aws: Aws, bucket: str, tmp_path: Path) -> None:
     assert bucket not in aws("s3", "ls").stdout.split()
 
 
-def test_cp_small_round_trip(aws: Aws, bucket: str, tmp_path: Path) -> None:
+def test_cp_small_round_trip(aws: AwsCli, bucket: str, tmp_path: Path) -> None:
     src = tmp_path / "small.txt"
     src.write_bytes(b"hello from awscli\n")
     aws("s3", "cp", str(src), f"s3://{bucket}/docs/small.txt")
@@ -127,7 +150,7 @@ def test_cp_small_round_trip(aws: Aws, bucket: str, tmp_path: Path) -> None:
     assert head["ETag"].strip('"') == hashlib.md5(src.read_bytes()).hexdigest()
 
 
-def test_cp_25_mib_multipart_round_trip(aws: Aws, bucket: str, tmp_path: Path) -> None:
+def test_cp_25_mib_multipart_round_trip(aws: AwsCli, bucket: str, tmp_path: Path) -> None:
     data = blob(25 * MiB, seed=1)
     src = tmp_path / "big.bin"
     src.write_bytes(data)
@@ -141,14 +164,57 @@ def test_cp_25_mib_multipart_round_trip(aws: Aws, bucket: str, tmp_path: Path) -
     assert dst.stat().st_size == len(data)
     assert hashlib.sha256(dst.read_bytes()).digest() == hashlib.sha256(data).digest()
 
+    # Server-side copy of a large object: awscli uses UploadPartCopy with ranges.
+    aws("s3", "cp", f"s3://{bucket}/big.bin", f"s3://{bucket}/copy/big.bin")
+    copy = tmp_path / "copy.bin"
+    aws("s3", "cp", f"s3://{bucket}/copy/big.bin", str(copy))
+    assert hashlib.sha256(copy.read_bytes()).digest() == hashlib.sha256(data).digest()
 
-def test_cp_missing_key(aws: Aws, bucket: str, tmp_path: Path) -> None:
+
+def test_cp_stdin_and_stdout(aws: AwsCli, bucket: str) -> None:
+    """``aws s3 cp - s3://...`` streams an unknown-length body (multipart past 8 MiB)."""
+    data = blob(9 * MiB + 3, seed=5)
+    aws.raw("s3", "cp", "-", f"s3://{bucket}/stdin.bin", stdin=data)
+    head = api(aws, "head-object", "--bucket", bucket, "--key", "stdin.bin")
+    assert head["ContentLength"] == len(data)
+    assert head["ETag"].strip('"').endswith("-2")
+    assert aws.raw("s3", "cp", f"s3://{bucket}/stdin.bin", "-").stdout == data
+
+
+def test_mv_and_presign(aws: AwsCli, bucket: str, tmp_path: Path) -> None:
+    src = tmp_path / "m.txt"
+    src.write_bytes(b"moving day")
+    aws("s3", "cp", str(src), f"s3://{bucket}/from.txt")
+    aws("s3", "mv", f"s3://{bucket}/from.txt", f"s3://{bucket}/to.txt")
+    assert ls_keys(aws, f"s3://{bucket}") == ["to.txt"]
+    # awscli v1 presigns with SigV2 unless told otherwise; Huimin speaks SigV4 only.
+    v2_url = aws("s3", "presign", f"s3://{bucket}/to.txt").stdout.strip()
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(v2_url, timeout=10)
+    assert err.value.code == 400
+    assert b"<Code>InvalidRequest</Code>" in err.value.read()
+
+    aws.config.write_text("[default]\ns3 =\n    signature_version = s3v4\n")
+    url = aws("s3", "presign", f"s3://{bucket}/to.txt", "--expires-in", "300").stdout.strip()
+    assert "X-Amz-Signature=" in url
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        assert resp.read() == b"moving day"
+
+
+def test_ls_missing_bucket(aws: AwsCli, bucket: str) -> None:
+    assert aws("s3", "ls", f"s3://{bucket}").stdout == ""
+    proc = aws("s3", "ls", f"s3://{bucket}-nope", check=False)
+    assert proc.returncode != 0
+    assert "NoSuchBucket" in proc.stderr
+
+
+def test_cp_missing_key(aws: AwsCli, bucket: str, tmp_path: Path) -> None:
     proc = aws("s3", "cp", f"s3://{bucket}/nope", str(tmp_path / "x"), check=False)
     assert proc.returncode != 0
     assert "404" in proc.stderr or "Not Found" in proc.stderr
 
 
-def test_sync_up_down_and_modify(aws: Aws, bucket: str, tmp_path: Path) -> None:
+def test_sync_up_down_and_modify(aws: AwsCli, bucket: str, tmp_path: Path) -> None:
     local = tmp_path / "up"
     files = {
         "top.txt": b"top level\n",
@@ -156,6 +222,7 @@ def test_sync_up_down_and_modify(aws: Aws, bucket: str, tmp_path: Path) -> None:
         "a/two.bin": blob(40_000, seed=2),
         "a/b/three.txt": b"three\n",
         "c/four.bin": blob(300_000, seed=3),
+        "odd names/ü + plus&amp=%41.txt": b"escaped on the wire\n",
     }
     for rel, data in files.items():
         (local / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -184,11 +251,9 @@ def test_sync_up_down_and_modify(aws: Aws, bucket: str, tmp_path: Path) -> None:
     assert (down / "a/one.txt").read_bytes() == b"one, edited\n"
 
 
-def test_ls_recursive_and_prefix(aws: Aws, bucket: str, tmp_path: Path) -> None:
-    src = tmp_path / "f"
-    src.write_bytes(b"12345")
-    for key in ("x.txt", "logs/2024/a.log", "logs/2024/b.log", "logs/2025/c.log", "img/p.png"):
-        aws("s3", "cp", str(src), f"s3://{bucket}/{key}")
+def test_ls_recursive_and_prefix(aws: AwsCli, bucket: str, tmp_path: Path) -> None:
+    keys = ("x.txt", "logs/2024/a.log", "logs/2024/b.log", "logs/2025/c.log", "img/p.png")
+    upload_tree(aws, bucket, tmp_path / "t", dict.fromkeys(keys, b"12345"))
 
     top = aws("s3", "ls", f"s3://{bucket}").stdout
     assert "PRE logs/" in top and "PRE img/" in top
@@ -215,11 +280,9 @@ def test_ls_recursive_and_prefix(aws: Aws, bucket: str, tmp_path: Path) -> None:
     assert line.split()[2] == "5"  # date, time, size, key
 
 
-def test_rm_recursive(aws: Aws, bucket: str, tmp_path: Path) -> None:
-    src = tmp_path / "f"
-    src.write_bytes(b"z")
-    for key in ("keep.txt", "junk/1", "junk/2", "junk/deeper/3"):
-        aws("s3", "cp", str(src), f"s3://{bucket}/{key}")
+def test_rm_recursive(aws: AwsCli, bucket: str, tmp_path: Path) -> None:
+    keys = ("keep.txt", "junk/1", "junk/2", "junk/deeper/3")
+    upload_tree(aws, bucket, tmp_path / "t", dict.fromkeys(keys, b"z"))
     out = aws("s3", "rm", "--recursive", f"s3://{bucket}/junk/").stdout
     assert out.count("delete:") == 3
     assert ls_keys(aws, f"s3://{bucket}") == ["keep.txt"]
@@ -231,7 +294,7 @@ def test_rm_recursive(aws: Aws, bucket: str, tmp_path: Path) -> None:
 # --- aws s3api ------------------------------------------------------------------------------------
 
 
-def test_s3api_put_get_head_object(aws: Aws, bucket: str, tmp_path: Path) -> None:
+def test_s3api_put_get_head_object(aws: AwsCli, bucket: str, tmp_path: Path) -> None:
     data = blob(150_000, seed=4)
     src = tmp_path / "body"
     src.write_bytes(data)
@@ -277,13 +340,13 @@ def test_s3api_put_get_head_object(aws: Aws, bucket: str, tmp_path: Path) -> Non
     assert part.read_bytes() == data[100:200]
 
 
-def test_s3api_head_missing(aws: Aws, bucket: str) -> None:
+def test_s3api_head_missing(aws: AwsCli, bucket: str) -> None:
     proc = aws("s3api", "head-object", "--bucket", bucket, "--key", "missing", check=False)
     assert proc.returncode != 0
     assert "404" in proc.stderr
 
 
-def test_s3api_get_missing_error_code(aws: Aws, bucket: str, tmp_path: Path) -> None:
+def test_s3api_get_missing_error_code(aws: AwsCli, bucket: str, tmp_path: Path) -> None:
     proc = aws(
         "s3api",
         "get-object",
@@ -298,14 +361,11 @@ def test_s3api_get_missing_error_code(aws: Aws, bucket: str, tmp_path: Path) -> 
     assert "NoSuchKey" in proc.stderr
 
 
-def test_s3api_list_objects_v2(aws: Aws, bucket: str, tmp_path: Path) -> None:
-    src = tmp_path / "f"
-    src.write_bytes(b"abc")
+def test_s3api_list_objects_v2(aws: AwsCli, bucket: str, tmp_path: Path) -> None:
     keys = [f"p/{i:02d}" for i in range(7)] + ["q/0", "r"]
-    for key in keys:
-        aws("s3api", "put-object", "--bucket", bucket, "--key", key, "--body", str(src))
+    upload_tree(aws, bucket, tmp_path / "t", dict.fromkeys(keys, b"abc"))
 
-    everything = api(aws, "list-objects-v2", "--bucket", bucket)
+    everything = api(aws, "list-objects-v2", "--bucket", bucket, "--no-paginate")
     assert [o["Key"] for o in everything["Contents"]] == sorted(keys)
     assert everything["KeyCount"] == len(keys)
     assert all(o["Size"] == 3 for o in everything["Contents"])
@@ -351,7 +411,7 @@ def test_s3api_list_objects_v2(aws: Aws, bucket: str, tmp_path: Path) -> None:
     assert [o["Key"] for o in after["Contents"]] == ["p/06", "q/0", "r"]
 
 
-def test_s3api_multipart_round_trip(aws: Aws, bucket: str, tmp_path: Path) -> None:
+def test_s3api_multipart_round_trip(aws: AwsCli, bucket: str, tmp_path: Path) -> None:
     parts = [blob(5 * MiB, seed=10), blob(5 * MiB, seed=11), blob(1234, seed=12)]
     upload = api(aws, "create-multipart-upload", "--bucket", bucket, "--key", "mp/obj")
     upload_id = upload["UploadId"]
@@ -411,7 +471,7 @@ def test_s3api_multipart_round_trip(aws: Aws, bucket: str, tmp_path: Path) -> No
     assert hashlib.sha256(out.read_bytes()).digest() == hashlib.sha256(b"".join(parts)).digest()
 
 
-def test_s3api_abort_multipart(aws: Aws, bucket: str, tmp_path: Path) -> None:
+def test_s3api_abort_multipart(aws: AwsCli, bucket: str, tmp_path: Path) -> None:
     upload_id = api(aws, "create-multipart-upload", "--bucket", bucket, "--key", "ab")["UploadId"]
     body = tmp_path / "p"
     body.write_bytes(b"partial")
@@ -456,7 +516,7 @@ def test_s3api_abort_multipart(aws: Aws, bucket: str, tmp_path: Path) -> None:
     assert api(aws, "list-objects-v2", "--bucket", bucket).get("Contents", []) == []
 
 
-def test_s3api_complete_with_wrong_etag(aws: Aws, bucket: str, tmp_path: Path) -> None:
+def test_s3api_complete_with_wrong_etag(aws: AwsCli, bucket: str, tmp_path: Path) -> None:
     upload_id = api(aws, "create-multipart-upload", "--bucket", bucket, "--key", "w")["UploadId"]
     body = tmp_path / "p"
     body.write_bytes(b"only part")
@@ -502,11 +562,8 @@ def test_s3api_complete_with_wrong_etag(aws: Aws, bucket: str, tmp_path: Path) -
     )
 
 
-def test_s3api_delete_objects(aws: Aws, bucket: str, tmp_path: Path) -> None:
-    src = tmp_path / "f"
-    src.write_bytes(b"d")
-    for key in ("d/1", "d/2", "d/3", "keep"):
-        aws("s3api", "put-object", "--bucket", bucket, "--key", key, "--body", str(src))
+def test_s3api_delete_objects(aws: AwsCli, bucket: str, tmp_path: Path) -> None:
+    upload_tree(aws, bucket, tmp_path / "t", dict.fromkeys(("d/1", "d/2", "d/3", "keep"), b"d"))
     request = {"Objects": [{"Key": k} for k in ("d/1", "d/2", "d/3", "d/never")]}
     res = api(aws, "delete-objects", "--bucket", bucket, "--delete", json.dumps(request))
     assert sorted(d["Key"] for d in res["Deleted"]) == ["d/1", "d/2", "d/3", "d/never"]
@@ -516,3 +573,64 @@ def test_s3api_delete_objects(aws: Aws, bucket: str, tmp_path: Path) -> None:
     assert res.get("Deleted", []) == [] and res.get("Errors", []) == []
     listing = api(aws, "list-objects-v2", "--bucket", bucket)
     assert [o["Key"] for o in listing["Contents"]] == ["keep"]
+
+
+def test_s3api_copy_conditional_and_bucket_calls(aws: AwsCli, bucket: str, tmp_path: Path) -> None:
+    src = tmp_path / "c"
+    src.write_bytes(b"conditional")
+    etag = api(aws, "put-object", "--bucket", bucket, "--key", "c", "--body", str(src))["ETag"]
+
+    not_modified = aws(
+        "s3api",
+        "get-object",
+        "--bucket",
+        bucket,
+        "--key",
+        "c",
+        "--if-none-match",
+        etag,
+        str(tmp_path / "out"),
+        check=False,
+    )
+    assert not_modified.returncode != 0
+    assert "304" in not_modified.stderr
+    failed = aws(
+        "s3api",
+        "get-object",
+        "--bucket",
+        bucket,
+        "--key",
+        "c",
+        "--if-match",
+        '"0000"',
+        str(tmp_path / "out"),
+        check=False,
+    )
+    assert "PreconditionFailed" in failed.stderr
+
+    copied = api(
+        aws,
+        "copy-object",
+        "--bucket",
+        bucket,
+        "--key",
+        "c2",
+        "--copy-source",
+        f"{bucket}/c",
+        "--metadata-directive",
+        "REPLACE",
+        "--metadata",
+        "stage=copied",
+        "--content-type",
+        "text/x-copied",
+    )
+    assert copied["CopyObjectResult"]["ETag"] == etag
+    head = api(aws, "head-object", "--bucket", bucket, "--key", "c2")
+    assert head["Metadata"] == {"stage": "copied"}
+    assert head["ContentType"] == "text/x-copied"
+
+    aws("s3api", "head-bucket", "--bucket", bucket)
+    missing = aws("s3api", "head-bucket", "--bucket", f"{bucket}-nope", check=False)
+    assert missing.returncode != 0 and "404" in missing.stderr
+    location = api(aws, "get-bucket-location", "--bucket", bucket)
+    assert location.get("LocationConstraint") in (None, "", "us-east-1")

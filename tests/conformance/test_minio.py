@@ -7,6 +7,7 @@ import io
 import os
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
@@ -157,6 +158,43 @@ def test_stat_object_metadata_round_trip(mc: Minio, mbucket: str) -> None:
     assert meta["x-amz-meta-owner-team"] == "storage"
 
 
+@pytest.mark.parametrize(
+    "key",
+    [
+        "with space.txt",
+        "ünïcødé/日本語",
+        "plus+and&amp=eq?q#h",
+        "percent%20literal",
+        "a//b/c",
+    ],
+)
+def test_awkward_keys(mc: Minio, mbucket: str, key: str) -> None:
+    data = key.encode()
+    mc.put_object(mbucket, key, io.BytesIO(data), len(data))
+    assert read_all(mc, mbucket, key) == data
+    assert mc.stat_object(mbucket, key).size == len(data)
+    assert [o.object_name for o in mc.list_objects(mbucket, recursive=True)] == [key]
+    url = mc.presigned_get_object(mbucket, key)
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        assert resp.read() == data
+    mc.remove_object(mbucket, key)
+    assert list(mc.list_objects(mbucket, recursive=True)) == []
+
+
+def test_copy_object_replace_metadata(mc: Minio, mbucket: str) -> None:
+    mc.put_object(mbucket, "m", io.BytesIO(b"same bytes"), 10, metadata={"x-amz-meta-v": "1"})
+    mc.copy_object(
+        mbucket,
+        "m",
+        CopySource(mbucket, "m"),
+        metadata={"x-amz-meta-v": "2"},
+        metadata_directive="REPLACE",
+    )
+    stat = mc.stat_object(mbucket, "m")
+    assert {k.lower(): v for k, v in (stat.metadata or {}).items()}["x-amz-meta-v"] == "2"
+    assert read_all(mc, mbucket, "m") == b"same bytes"
+
+
 def test_stat_missing_object(mc: Minio, mbucket: str) -> None:
     with pytest.raises(S3Error) as err:
         mc.stat_object(mbucket, "nope")
@@ -239,10 +277,9 @@ def test_list_objects(mc: Minio, mbucket: str) -> None:
 
 
 def test_list_objects_paginates(mc: Minio, mbucket: str) -> None:
-    keys = [f"many/{i:04d}" for i in range(1100)]
-    # DeleteObjects-sized batches would be quicker, but puts are what users do.
-    for key in keys:
-        mc.put_object(mbucket, key, io.BytesIO(b""), 0)
+    keys = [f"many/{i:04d}" for i in range(1100)]  # more than one 1000-key page
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda k: mc.put_object(mbucket, k, io.BytesIO(b""), 0), keys))
     assert [o.object_name for o in mc.list_objects(mbucket, recursive=True)] == keys
     v1 = [o.object_name for o in mc.list_objects(mbucket, recursive=True, use_api_v1=True)]
     assert v1 == keys
