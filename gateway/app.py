@@ -198,6 +198,7 @@ def make_app(gateway: Gateway) -> web.Application:
             "max_line_size": 16 * 1024,
         },
     )
-    app.router.add_route("*", "/{tail:.*}", gateway.handle, expect_handler=_expect_continue)
+    # (?s): keys may contain a newline (%0A), which a plain ".*" does not match (aiohttp 404).
+    app.router.add_route("*", "/{tail:(?s:.*)}", gateway.handle, expect_handler=_expect_continue)
     app.on_response_prepare.append(_stamp_request_id)
     return app

@@ -22,6 +22,8 @@ class S3Error(Exception):
         self.detail = detail or self.message
         # Extra XML elements (e.g. BucketName, Key, ArgumentName); never secrets.
         self.extra = extra
+        # Extra response headers (e.g. a 304's ETag and Last-Modified).
+        self.headers: dict[str, str] = {}
 
     @property
     def code(self) -> str:

@@ -27,8 +27,20 @@ def metadata_from_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
     >>> metadata_from_headers({"content-type": "text/plain", "x-amz-meta-a": "1", "host": "h"})
     {'content-type': 'text/plain', 'x-amz-meta-a': '1'}
+
+    ``aws-chunked`` is how the body travelled, not how it is stored: S3 drops it.
+
+    >>> metadata_from_headers({"content-encoding": "gzip,aws-chunked"})
+    {'content-encoding': 'gzip'}
+    >>> metadata_from_headers({"content-encoding": "aws-chunked"})
+    {}
     """
     meta = {name: value for name, value in headers.items() if name in STORED_HEADERS}
+    if "aws-chunked" in meta.get("content-encoding", "").lower():
+        codings = [c.strip() for c in meta.pop("content-encoding").split(",")]
+        stored = ",".join(c for c in codings if c and c.lower() != "aws-chunked")
+        if stored:
+            meta["content-encoding"] = stored
     user = {n: v for n, v in headers.items() if n.startswith(USER_META_PREFIX)}
     size = sum(len(n) - len(USER_META_PREFIX) + len(v.encode()) for n, v in user.items())
     if size > MAX_USER_METADATA_BYTES:

@@ -65,6 +65,9 @@ CHECKSUM_TYPES: Final = ("COMPOSITE", "FULL_OBJECT")
 VERSIONING_STATUSES: Final = ("Enabled", "Suspended")
 
 _NEEDS_CHAR_REF = re.compile("[\x00-\x08\x0b-\x0d\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# Lone surrogates are not characters, not even as references: they are non-UTF-8 request bytes
+# echoed back (e.g. in a CanonicalRequest), written as U+FFFD so the document stays well-formed.
+_NOT_XML_CHARS = re.compile("[\ud800-\udfff]")
 _XML_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 _DIGITS = re.compile(r"[0-9]{1,5}")
 
@@ -571,6 +574,7 @@ def _add_checksums(
 def _serialize(root: ET.Element) -> bytes:
     text = ET.tostring(root, encoding="unicode", short_empty_elements=False)
     # ElementTree escapes only & < > in text; the characters below can only come from text.
+    text = _NOT_XML_CHARS.sub("\ufffd", text)
     text = _NEEDS_CHAR_REF.sub(lambda match: f"&#x{ord(match[0]):X};", text)
     return XML_PROLOG + text.encode("utf-8")
 

@@ -32,6 +32,11 @@ DRIVE_FORMAT_VERSION = 1
 _T = TypeVar("_T")
 
 
+def _file_id(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_dev, st.st_ino
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -62,7 +67,7 @@ class LocalShardWriter:
             self._handle.close()
             self._path.unlink(missing_ok=True)
 
-        await self._drive._run(remove)
+        await self._drive._run(remove, cleanup=True)
 
 
 class LocalDrive:
@@ -82,19 +87,35 @@ class LocalDrive:
         shutil.rmtree(self._tmp, ignore_errors=True)  # staged, never committed: garbage
         self._tmp.mkdir()
         self._data.mkdir(exist_ok=True)
-        self._index = Index(root / "index.sqlite3")
+        self._index_path = root / "index.sqlite3"
+        self._index = Index(self._index_path)
+        self._index_id = _file_id(self._index_path)
 
     @property
     def name(self) -> str:
         return self.root.name
 
+    def _present(self, fn: Callable[..., _T], *args: object) -> _T:
+        """Run ``fn`` only while the folder still holds the index opened at start-up.
+
+        An open SQLite connection keeps reading and writing the unlinked files of a deleted or
+        replaced folder: without this check a write to a vanished drive would be acknowledged
+        and then lost at the next restart.
+        """
+        if _file_id(self._index_path) != self._index_id:
+            raise DriveError(f"{self.name}: drive folder was removed or replaced")
+        return fn(*args)
+
     def close(self) -> None:
         self._index.close()
 
-    async def _run(self, fn: Callable[..., _T], *args: object) -> _T:
+    async def _run(self, fn: Callable[..., _T], *args: object, cleanup: bool = False) -> _T:
+        """Run blocking ``fn`` in the pool; ``cleanup`` work runs even on a vanished drive."""
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, fn, *args)
+            if cleanup:
+                return await loop.run_in_executor(self._executor, fn, *args)
+            return await loop.run_in_executor(self._executor, self._present, fn, *args)
         except StorageError:
             raise
         except (

@@ -20,11 +20,12 @@ from gateway.errors import (
     InvalidPartNumber,
     InvalidRequest,
     NoSuchKey,
+    NotModified,
     S3Error,
     to_s3_error,
 )
 from gateway.handlers.common import empty_response, read_small_body, request_body, upload_size
-from gateway.headers import metadata_from_headers, object_headers
+from gateway.headers import http_date, metadata_from_headers, object_headers
 from gateway.names import validate_object_key
 from gateway.operations import CopyObject, DeleteObject, GetObject, HeadObject, PutObject
 from gateway.ranges import parse_range
@@ -67,6 +68,15 @@ async def _open(ctx: Ctx, bucket: str, key: str, version_id: str | None) -> Obje
     return await ctx.storage.objects.open_object(bucket, key)
 
 
+def _check_read_conditions(ctx: Ctx, info: ObjectInfo) -> None:
+    try:
+        check_read_conditions(ctx.headers, info.etag, info.last_modified)
+    except NotModified as exc:
+        # A 304 carries the validators so caches can refresh theirs (RFC 9110 15.4.5), as S3's.
+        exc.headers = {"ETag": f'"{info.etag}"', "Last-Modified": http_date(info)}
+        raise
+
+
 def _check_part_number(info: ObjectInfo, part_number: int | None) -> None:
     if part_number is not None and not (part_number == 1 and info.parts_count == 1):
         raise InvalidPartNumber()
@@ -77,7 +87,7 @@ async def head_object(ctx: Ctx, op: HeadObject) -> web.StreamResponse:
         raise NoSuchKey()
     info = await ctx.storage.objects.head_object(op.bucket, op.key)
     _check_part_number(info, op.part_number)
-    check_read_conditions(ctx.headers, info.etag, info.last_modified)
+    _check_read_conditions(ctx, info)
     headers = object_headers(info, ctx.headers.get("x-amz-checksum-mode") == "ENABLED")
     rng = parse_range(ctx.headers.get("range"), info.size)
     if rng is not None:
@@ -93,7 +103,7 @@ async def get_object(ctx: Ctx, op: GetObject) -> web.StreamResponse:
     reader = await _open(ctx, op.bucket, op.key, op.version_id)
     info = reader.info
     _check_part_number(info, op.part_number)
-    check_read_conditions(ctx.headers, info.etag, info.last_modified)
+    _check_read_conditions(ctx, info)
     rng = parse_range(ctx.headers.get("range"), info.size)
     headers = object_headers(info, ctx.headers.get("x-amz-checksum-mode") == "ENABLED" and not rng)
     for name, value in op.response_headers:

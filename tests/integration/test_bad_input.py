@@ -72,13 +72,11 @@ def sign(
     secret_key: str | None = None,
     when: datetime | None = None,
 ) -> Signed:
-    """Sign ``method target`` (already percent-encoded) the way boto3 would, payload hash included."""
+    """Sign ``method target`` (percent-encoded) as boto3 would, payload hash included."""
     request = AWSRequest(
         method=method, url=server.endpoint + target, data=body, headers=dict(headers or {})
     )
-    credentials = Credentials(
-        access_key or server.access_key, secret_key or server.secret_key
-    )
+    credentials = Credentials(access_key or server.access_key, secret_key or server.secret_key)
     signer = S3SigV4Auth(credentials, "s3", server.region)
     if when is None:
         signer.add_auth(request)
@@ -157,7 +155,9 @@ MALFORMED = [
 
 
 @pytest.mark.parametrize("body", MALFORMED, ids=["unclosed", "text", "trailing", "binary"])
-def test_delete_objects_with_malformed_xml_deletes_nothing(server: Server, bucket: str, body: bytes):
+def test_delete_objects_with_malformed_xml_deletes_nothing(
+    server: Server, bucket: str, body: bytes
+):
     s3 = boto3_client(server)
     s3.put_object(Bucket=bucket, Key="a", Body=b"keep me")
     reply = call(server, "POST", f"/{bucket}?delete", body, headers={"Content-MD5": md5_b64(body)})
@@ -229,8 +229,20 @@ def test_xml_bomb_on_delete_objects_is_refused_quickly(server: Server, bucket: s
 
 @pytest.mark.parametrize(
     "name",
-    ["ab", "x" * 64, "UpperCase", "under_score", "-leading", "trailing-", "a..b", "a.-b",
-     "192.168.1.10", "xn--punycode", "bucket-s3alias", "sp%20ace"],
+    [
+        "ab",
+        "x" * 64,
+        "UpperCase",
+        "under_score",
+        "-leading",
+        "trailing-",
+        "a..b",
+        "a.-b",
+        "192.168.1.10",
+        "xn--punycode",
+        "bucket-s3alias",
+        "sp%20ace",
+    ],
 )
 def test_invalid_bucket_name(server: Server, name: str):
     s3 = boto3_client(server)
@@ -406,15 +418,42 @@ def test_unknown_operation(
 
 _METHODS = ["GET", "PUT", "POST", "DELETE", "HEAD", "PATCH", "OPTIONS", "COPY", "PROPFIND", "TRACE"]
 _HEADER_NAMES = [
-    "Content-MD5", "Range", "x-amz-copy-source", "x-amz-checksum-crc32", "x-amz-checksum-sha256",
-    "x-amz-content-sha256", "If-Match", "If-None-Match", "x-amz-meta-x", "Content-Type",
-    "x-amz-decoded-content-length", "Content-Encoding", "x-amz-date", "x-amz-metadata-directive",
-    "x-amz-copy-source-range", "x-amz-checksum-algorithm", "Expect",
+    "Content-MD5",
+    "Range",
+    "x-amz-copy-source",
+    "x-amz-checksum-crc32",
+    "x-amz-checksum-sha256",
+    "x-amz-content-sha256",
+    "If-Match",
+    "If-None-Match",
+    "x-amz-meta-x",
+    "Content-Type",
+    "x-amz-decoded-content-length",
+    "Content-Encoding",
+    "x-amz-date",
+    "x-amz-metadata-directive",
+    "x-amz-copy-source-range",
+    "x-amz-checksum-algorithm",
+    "Expect",
 ]
 _QUERY_NAMES = [
-    "uploads", "uploadId", "partNumber", "delete", "list-type", "max-keys", "prefix",
-    "continuation-token", "versionId", "acl", "location", "marker", "encoding-type", "delimiter",
-    "X-Amz-Algorithm", "X-Amz-Signature", "response-content-type",
+    "uploads",
+    "uploadId",
+    "partNumber",
+    "delete",
+    "list-type",
+    "max-keys",
+    "prefix",
+    "continuation-token",
+    "versionId",
+    "acl",
+    "location",
+    "marker",
+    "encoding-type",
+    "delimiter",
+    "X-Amz-Algorithm",
+    "X-Amz-Signature",
+    "response-content-type",
 ]
 
 
@@ -452,9 +491,17 @@ def _fuzz_request(rng: random.Random, server: Server, bucket: str) -> tuple[Sign
     else:
         signed = Signed(method, target, headers)
         if mode < 0.8:
-            signed.headers["Authorization"] = rng.choice(
-                ["AWS4-HMAC-SHA256 " + _garbage(rng, 80), "AWS a:b", "Bearer x", _garbage(rng, 20)]
-            ).strip() or "x"
+            signed.headers["Authorization"] = (
+                rng.choice(
+                    [
+                        "AWS4-HMAC-SHA256 " + _garbage(rng, 80),
+                        "AWS a:b",
+                        "Bearer x",
+                        _garbage(rng, 20),
+                    ]
+                ).strip()
+                or "x"
+            )
     return signed, body
 
 

@@ -28,6 +28,17 @@ def test_create_then_list_shows_bucket_with_creation_date(s3):
     assert names == sorted(names)
 
 
+@pytest.mark.parametrize("stem", ["a.b-c", "0123", "x" * 40, "dots.in.the.name"])
+def test_valid_bucket_names_work_end_to_end(s3, stem):
+    name = f"{stem}-{os.getpid()}-{next(_names)}"[:63]
+    s3.create_bucket(Bucket=name)
+    s3.put_object(Bucket=name, Key="k", Body=b"v")
+    assert s3.get_object(Bucket=name, Key="k")["Body"].read() == b"v"
+    assert name in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    s3.delete_object(Bucket=name, Key="k")
+    s3.delete_bucket(Bucket=name)
+
+
 def test_create_existing_bucket_is_already_owned_by_you(s3):
     name = new_name("dup")
     s3.create_bucket(Bucket=name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 
@@ -17,7 +18,7 @@ def keys_in(s3, bucket: str) -> list[str]:
 
 
 def test_delete_objects_verbose_reports_every_key_including_missing(s3, bucket):
-    present = ["a", "b/c", "ü n i", "plus+key"]
+    present = ["a", "b/c", "ü n i", "plus+key", "xml&<>\"'chars", "  spaces  "]
     for key in present:
         s3.put_object(Bucket=bucket, Key=key, Body=key.encode())
     s3.put_object(Bucket=bucket, Key="keep", Body=b"keep")
@@ -42,6 +43,16 @@ def test_delete_objects_quiet_reports_nothing_on_success(s3, bucket):
     assert keys_in(s3, bucket) == [f"k{i:02}" for i in range(1, 20, 2)]
 
 
+def test_delete_objects_quiet_still_reports_errors(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="good", Body=b"x")
+    result = s3.delete_objects(
+        Bucket=bucket, Delete={"Objects": [{"Key": "bad/../key"}, {"Key": "good"}], "Quiet": True}
+    )
+    assert "Deleted" not in result
+    assert [(e["Key"], e["Code"]) for e in result["Errors"]] == [("bad/../key", "InvalidArgument")]
+    assert keys_in(s3, bucket) == []
+
+
 def test_delete_objects_large_objects_are_gone(s3, bucket):
     s3.put_object(Bucket=bucket, Key="big", Body=payload(2 * MIB + 1))
     s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "big"}]})
@@ -58,9 +69,7 @@ def test_delete_objects_on_missing_bucket(s3):
 
 def test_delete_objects_empty_list_is_malformed(s3, bucket):
     # The model requires at least one <Object>; botocore does not validate this for us.
-    s3_error(
-        lambda: s3.delete_objects(Bucket=bucket, Delete={"Objects": []}), "MalformedXML", 400
-    )
+    s3_error(lambda: s3.delete_objects(Bucket=bucket, Delete={"Objects": []}), "MalformedXML", 400)
 
 
 # --- CopyObject ------------------------------------------------------------------------------
@@ -96,7 +105,7 @@ def test_copy_with_copy_directive_keeps_bytes_and_metadata(s3, bucket, source):
 
 
 def test_copy_ignores_new_metadata_without_replace(s3, bucket, source):
-    src, data = source
+    src, _ = source
     s3.copy_object(
         Bucket=bucket,
         Key="dst",
@@ -129,9 +138,7 @@ def test_copy_with_replace_directive_replaces_metadata(s3, bucket, source):
 
 def test_copy_onto_itself_with_replace_changes_metadata_only(s3, bucket, source):
     src, data = source
-    s3.copy_object(
-        **src, CopySource=src, MetadataDirective="REPLACE", Metadata={"edited": "true"}
-    )
+    s3.copy_object(**src, CopySource=src, MetadataDirective="REPLACE", Metadata={"edited": "true"})
     got = s3.get_object(**src)
     assert got["Body"].read() == data
     assert got["Metadata"] == {"edited": "true"}
@@ -139,7 +146,7 @@ def test_copy_onto_itself_with_replace_changes_metadata_only(s3, bucket, source)
 
 
 def test_copy_onto_itself_without_replace_is_invalid_request(s3, bucket, source):
-    src, data = source
+    src, _ = source
     s3_error(lambda: s3.copy_object(**src, CopySource=src), "InvalidRequest", 400)
     s3_error(
         lambda: s3.copy_object(**src, CopySource=src, MetadataDirective="COPY"),
@@ -200,23 +207,25 @@ def test_copy_source_if_none_match_and_dates(s3, bucket, source):
     etag = quoted(md5_hex(data))
     past = datetime.now(UTC) - timedelta(days=1)
     future = datetime.now(UTC) + timedelta(days=1)
-    for condition in (
+    failing: list[dict[str, object]] = [
         {"CopySourceIfNoneMatch": etag},
         {"CopySourceIfModifiedSince": future},
         {"CopySourceIfUnmodifiedSince": past},
-    ):
+    ]
+    for condition in failing:
         s3_error(
-            lambda c=condition: s3.copy_object(Bucket=bucket, Key="bad", CopySource=src, **c),
+            partial(s3.copy_object, Bucket=bucket, Key="bad", CopySource=src, **condition),
             "PreconditionFailed",
             412,
         )
-    for condition in (
+    passing: list[dict[str, object]] = [
         {"CopySourceIfNoneMatch": '"other"'},
         {"CopySourceIfModifiedSince": past},
         {"CopySourceIfUnmodifiedSince": future},
         # If-Match true makes If-Unmodified-Since irrelevant.
         {"CopySourceIfMatch": etag, "CopySourceIfUnmodifiedSince": past},
-    ):
+    ]
+    for condition in passing:
         s3.copy_object(Bucket=bucket, Key="good", CopySource=src, **condition)
     assert keys_in(s3, bucket) == ["good", src["Key"]]
 

@@ -50,6 +50,13 @@ def test_put_get_head_delete_round_trip(s3, bucket, size):
     s3_error(lambda: s3.head_object(Bucket=bucket, Key=f"obj-{size}"), "404", 404)
 
 
+def test_overwrite_small_with_large(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"small")
+    data = payload(MIB + 1, seed=2)
+    s3.put_object(Bucket=bucket, Key="k", Body=data)
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == data
+
+
 def test_overwrite_replaces_bytes_and_metadata(s3, bucket):
     s3.put_object(
         Bucket=bucket, Key="k", Body=payload(2 * MIB, 1), Metadata={"gen": "1"}, ContentType="a/b"
@@ -81,6 +88,8 @@ ODD_KEYS = [
     "trailing/",
     "double//slash",
     "...dots...",
+    "/leading-slash",
+    "new\nline\ttab\x7f",
     "k" * 1024,
     "é" * 512,  # 1024 UTF-8 bytes
 ]
@@ -103,6 +112,14 @@ def test_key_too_long(s3, bucket, key):
     s3_error(lambda: s3.put_object(Bucket=bucket, Key=key, Body=b"x"), "KeyTooLongError", 400)
     s3_error(lambda: s3.create_multipart_upload(Bucket=bucket, Key=key), "KeyTooLongError", 400)
     assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+
+
+def test_part_number_one_of_a_simple_object_is_the_whole_object(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"simple")
+    got = s3.get_object(Bucket=bucket, Key="k", PartNumber=1)
+    assert got["Body"].read() == b"simple"
+    assert s3.head_object(Bucket=bucket, Key="k", PartNumber=1)["ContentLength"] == 6
+    s3_error(lambda: s3.get_object(Bucket=bucket, Key="k", PartNumber=2), "InvalidPartNumber", 416)
 
 
 def test_get_missing_key(s3, bucket):
@@ -167,6 +184,14 @@ def test_response_header_overrides_on_get(s3, bucket):
 
 
 def test_user_metadata_too_large(s3, bucket):
+    # 2 KiB of names and values (without the x-amz-meta- prefix) is the limit.
+    s3.put_object(Bucket=bucket, Key="fits", Body=b"x", Metadata={"k": "v" * 2047})
+    assert s3.head_object(Bucket=bucket, Key="fits")["Metadata"] == {"k": "v" * 2047}
+    s3_error(
+        lambda: s3.put_object(Bucket=bucket, Key="k", Body=b"x", Metadata={"k": "v" * 2048}),
+        "MetadataTooLarge",
+        400,
+    )
     s3_error(
         lambda: s3.put_object(Bucket=bucket, Key="k", Body=b"x", Metadata={"big": "v" * 2100}),
         "MetadataTooLarge",

@@ -13,7 +13,7 @@ def row(key: str, version: str = "v1", t: int = 1) -> ListRow:
 def test_keys_on_k_drives_are_listed_others_not() -> None:
     full = [row("a"), row("b")]
     partial = [row("a"), row("b"), row("c")]  # "c" reached only 2 drives
-    per_drive: list[list[ListRow] | None] = [partial, partial] + [full] * 10
+    per_drive: list[list[ListRow] | None] = [partial, partial, *([full] * 10)]
     assert [r.key for r in merge_set_rows(per_drive, 8, None)] == ["a", "b"]
 
 
