@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from storage.records import BucketRecord, ObjectRecord, PartRecord, UploadRecord
 
@@ -46,6 +46,16 @@ class ShardWriter(Protocol):
         ...
 
     async def abort(self) -> None: ...
+
+
+@runtime_checkable
+class BlockingShardWriter(ShardWriter, Protocol):
+    """A shard writer whose writes may also run synchronously in a worker thread (local files):
+    the object layer then writes all local shards of a block in one thread hop."""
+
+    def write_blocking(self, pieces: Sequence[bytes | memoryview]) -> None:
+        """Write now; raise DriveError on failure."""
+        ...
 
 
 class Drive(Protocol):

@@ -54,6 +54,12 @@ class LocalShardWriter:
     async def write(self, pieces: Sequence[bytes | memoryview]) -> None:
         await self._drive._run(self._handle.writelines, pieces)
 
+    def write_blocking(self, pieces: Sequence[bytes | memoryview]) -> None:
+        try:
+            self._handle.writelines(pieces)
+        except (OSError, ValueError) as exc:
+            raise DriveError(f"{self._drive.name}: {exc}") from exc
+
     async def finish(self) -> None:
         def flush() -> None:
             self._handle.flush()

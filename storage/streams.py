@@ -16,7 +16,7 @@ from erasure import framing
 from erasure.codec import Codec, get_codec
 from erasure.layout import Layout
 from storage.api import UploadBody
-from storage.drive import Drive, ShardWriter
+from storage.drive import BlockingShardWriter, Drive, ShardWriter
 from storage.errors import BitrotError, DriveError, IncompleteUpload, QuorumNotReached
 from storage.records import ObjectRecord, PartRef
 from storage.sets import ObjectSet, each
@@ -89,15 +89,36 @@ class ShardWriters:
         await self._write_all(pieces)
 
     async def _write_all(self, pieces_for: Callable[[int], list[bytes]]) -> None:
-        async def one(p: int, w: ShardWriter) -> None:
+        """Write every live shard; local shards in one thread hop instead of one per drive."""
+        live = [(p, w) for p, w in enumerate(self.writers) if w is not None]
+        local = [(p, w) for p, w in live if isinstance(w, BlockingShardWriter)]
+
+        def write_local() -> list[tuple[int, DriveError]]:
+            failed = []
+            for p, w in local:
+                try:
+                    w.write_blocking(pieces_for(p))
+                except DriveError as exc:
+                    failed.append((p, exc))
+            return failed
+
+        async def one(p: int, w: ShardWriter) -> list[tuple[int, DriveError]]:
             try:
                 await w.write(pieces_for(p))
             except DriveError as exc:
-                log.warning("shard write failed on %s: %s", self.oset.drives[p].name, exc)
-                self.writers[p] = None
-                await _quietly(w.abort())
+                return [(p, exc)]
+            return []
 
-        await asyncio.gather(*(one(p, w) for p, w in enumerate(self.writers) if w is not None))
+        jobs = [one(p, w) for p, w in live if not isinstance(w, BlockingShardWriter)]
+        if local:
+            jobs.append(asyncio.to_thread(write_local))
+        for failures in await asyncio.gather(*jobs):
+            for p, exc in failures:
+                log.warning("shard write failed on %s: %s", self.oset.drives[p].name, exc)
+                writer = self.writers[p]
+                self.writers[p] = None
+                if writer is not None:
+                    await _quietly(writer.abort())
         self._check()
 
     async def finish(self) -> None:
