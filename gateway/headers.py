@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from email.utils import format_datetime
 
-from gateway import checksums
-from gateway.errors import InvalidArgument, MetadataTooLarge
+from gateway import checksums, errors
+from gateway.errors import InvalidArgument, InvalidStorageClass, MetadataTooLarge
 from storage.api import ObjectInfo
 
 # Standard headers stored with an object and returned on GET/HEAD.
@@ -75,3 +75,33 @@ def object_headers(info: ObjectInfo, with_checksums: bool) -> dict[str, str]:
         for alg, value in info.checksums.items():
             headers[checksums.header_name(alg)] = value
     return headers
+
+
+# Request headers for features not built yet: refused rather than silently dropped, so a client
+# asking for encryption or a retention lock is never told it got one.
+UNSUPPORTED_WRITE_HEADERS = (
+    "x-amz-server-side-encryption",
+    "x-amz-server-side-encryption-customer-algorithm",
+    "x-amz-server-side-encryption-aws-kms-key-id",
+    "x-amz-object-lock-mode",
+    "x-amz-object-lock-retain-until-date",
+    "x-amz-object-lock-legal-hold",
+    "x-amz-tagging",
+)
+STORAGE_CLASSES = ("STANDARD",)
+
+
+def refuse_unsupported(headers: Mapping[str, str]) -> None:
+    """Raise NotImplemented for a write asking for a feature Huimin does not have yet.
+
+    >>> refuse_unsupported({"content-type": "a/b", "x-amz-storage-class": "STANDARD"})
+    >>> refuse_unsupported({"x-amz-server-side-encryption": "AES256"})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    gateway.errors.NotImplemented: A header you provided implies functionality...
+    """
+    for name in UNSUPPORTED_WRITE_HEADERS:
+        if name in headers:
+            raise errors.NotImplemented(Header=name)
+    storage_class = headers.get("x-amz-storage-class", "STANDARD")
+    if storage_class not in STORAGE_CLASSES:
+        raise InvalidStorageClass(StorageClassRequested=storage_class)

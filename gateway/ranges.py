@@ -21,9 +21,10 @@ silently clamped.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gateway.errors import InvalidArgument, InvalidRange
+from gateway.errors import InvalidArgument, InvalidPartNumber, InvalidRange
 
 # ASCII digits only: `\d` would also accept e.g. Arabic-Indic digits, which int() then parses.
 _RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)", re.IGNORECASE | re.ASCII)
@@ -165,3 +166,21 @@ def _invalid_range(header: str, size: int) -> InvalidRange:
 
 def _invalid_copy_range(header: str, message: str) -> InvalidArgument:
     return InvalidArgument(message, ArgumentName="x-amz-copy-source-range", ArgumentValue=header)
+
+
+def part_range(part_sizes: Sequence[int], object_size: int, part_number: int) -> ByteRange:
+    """The bytes of part ``part_number`` (GET/HEAD ?partNumber=N). A single-part object has
+    one part: itself (``part_sizes`` empty).
+
+    >>> part_range([5, 5, 2], 12, 3)
+    ByteRange(start=10, end=11)
+    >>> part_range([], 7, 1)
+    ByteRange(start=0, end=6)
+    """
+    sizes = list(part_sizes) or [object_size]
+    if not 1 <= part_number <= len(sizes):
+        raise InvalidPartNumber(
+            PartNumberRequested=str(part_number), ActualPartCount=str(len(sizes))
+        )
+    start = sum(sizes[: part_number - 1])
+    return ByteRange(start, start + sizes[part_number - 1] - 1)

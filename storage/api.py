@@ -34,7 +34,11 @@ class ObjectInfo:
     last_modified: datetime
     metadata: Mapping[str, str] = field(default_factory=dict)
     checksums: Mapping[str, str] = field(default_factory=dict)
-    parts_count: int = 1
+    part_sizes: tuple[int, ...] = ()  # multipart objects: the size of every part, in order
+
+    @property
+    def parts_count(self) -> int:
+        return max(len(self.part_sizes), 1)
 
 
 @dataclass(frozen=True, slots=True)

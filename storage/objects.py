@@ -37,7 +37,7 @@ def record_info(record: ObjectRecord) -> ObjectInfo:
         last_modified=ns_to_datetime(record.mod_time_ns),
         metadata=record.metadata,
         checksums=record.checksums,
-        parts_count=len(record.parts) if "-" in record.etag else 1,
+        part_sizes=tuple(p.size for p in record.parts) if "-" in record.etag else (),
     )
 
 

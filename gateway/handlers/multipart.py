@@ -9,7 +9,7 @@ from gateway.context import Ctx
 from gateway.errors import InvalidPart, InvalidRequest
 from gateway.handlers.common import read_small_body, request_body, upload_size, xml_response
 from gateway.handlers.object import CopyBody, check_conditional_write, open_copy_source
-from gateway.headers import metadata_from_headers
+from gateway.headers import metadata_from_headers, refuse_unsupported
 from gateway.names import validate_object_key
 from gateway.operations import (
     AbortMultipartUpload,
@@ -32,6 +32,7 @@ def _owner(ctx: Ctx) -> s3xml.Owner:
 
 async def create_upload(ctx: Ctx, op: CreateMultipartUpload) -> web.StreamResponse:
     validate_object_key(op.key)
+    refuse_unsupported(ctx.headers)
     metadata = metadata_from_headers(ctx.headers)
     wanted = checksums.requested_checksums(ctx.headers)
     algorithm = next(iter(wanted), None)

@@ -17,7 +17,6 @@ from gateway.conditions import (
 )
 from gateway.context import Ctx
 from gateway.errors import (
-    InvalidPartNumber,
     InvalidRequest,
     NoSuchKey,
     NotModified,
@@ -25,10 +24,15 @@ from gateway.errors import (
     to_s3_error,
 )
 from gateway.handlers.common import empty_response, read_small_body, request_body, upload_size
-from gateway.headers import http_date, metadata_from_headers, object_headers
+from gateway.headers import (
+    http_date,
+    metadata_from_headers,
+    object_headers,
+    refuse_unsupported,
+)
 from gateway.names import validate_object_key
 from gateway.operations import CopyObject, DeleteObject, GetObject, HeadObject, PutObject
-from gateway.ranges import parse_range
+from gateway.ranges import ByteRange, parse_range, part_range
 from storage.api import BodyDigest, ObjectInfo, ObjectReader
 from storage.errors import ObjectNotFound
 
@@ -53,6 +57,7 @@ def _checksum_headers(info: ObjectInfo) -> dict[str, str]:
 
 async def put_object(ctx: Ctx, op: PutObject) -> web.StreamResponse:
     validate_object_key(op.key)
+    refuse_unsupported(ctx.headers)
     size = upload_size(ctx)
     metadata = metadata_from_headers(ctx.headers)
     await check_conditional_write(ctx, op.bucket, op.key)
@@ -77,19 +82,23 @@ def _check_read_conditions(ctx: Ctx, info: ObjectInfo) -> None:
         raise
 
 
-def _check_part_number(info: ObjectInfo, part_number: int | None) -> None:
-    if part_number is not None and not (part_number == 1 and info.parts_count == 1):
-        raise InvalidPartNumber()
+def _requested_range(ctx: Ctx, info: ObjectInfo, part_number: int | None) -> ByteRange | None:
+    """The bytes a GET/HEAD asks for: a Range header, or one part (?partNumber=N)."""
+    if part_number is None:
+        return parse_range(ctx.headers.get("range"), info.size)
+    if "range" in ctx.headers:
+        raise InvalidRequest("Cannot specify both Range header and partNumber query parameter")
+    rng = part_range(info.part_sizes, info.size, part_number)
+    return rng if rng.length > 0 else None
 
 
 async def head_object(ctx: Ctx, op: HeadObject) -> web.StreamResponse:
     if op.version_id not in (None, "null"):
         raise NoSuchKey()
     info = await ctx.storage.objects.head_object(op.bucket, op.key)
-    _check_part_number(info, op.part_number)
     _check_read_conditions(ctx, info)
     headers = object_headers(info, ctx.headers.get("x-amz-checksum-mode") == "ENABLED")
-    rng = parse_range(ctx.headers.get("range"), info.size)
+    rng = _requested_range(ctx, info, op.part_number)
     if rng is not None:
         headers["Content-Range"] = rng.content_range(info.size)
     resp = web.StreamResponse(status=206 if rng else 200, headers=headers)
@@ -102,9 +111,8 @@ async def head_object(ctx: Ctx, op: HeadObject) -> web.StreamResponse:
 async def get_object(ctx: Ctx, op: GetObject) -> web.StreamResponse:
     reader = await _open(ctx, op.bucket, op.key, op.version_id)
     info = reader.info
-    _check_part_number(info, op.part_number)
     _check_read_conditions(ctx, info)
-    rng = parse_range(ctx.headers.get("range"), info.size)
+    rng = _requested_range(ctx, info, op.part_number)
     headers = object_headers(info, ctx.headers.get("x-amz-checksum-mode") == "ENABLED" and not rng)
     for name, value in op.response_headers:
         headers[name] = value
@@ -222,6 +230,7 @@ async def open_copy_source(ctx: Ctx, bucket: str, key: str, version_id: str | No
 
 async def copy_object(ctx: Ctx, op: CopyObject) -> web.StreamResponse:
     validate_object_key(op.key)
+    refuse_unsupported(ctx.headers)
     src = op.source
     reader = await open_copy_source(ctx, src.bucket, src.key, src.version_id)
     info = reader.info

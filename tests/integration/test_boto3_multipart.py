@@ -425,3 +425,27 @@ def test_s3transfer_upload_and_download_40_mib(s3, bucket, tmp_path: Path):
     target = tmp_path / "download.bin"
     s3.download_file(bucket, "transfer/40mib.bin", str(target), Config=config)
     assert hashlib.sha256(target.read_bytes()).hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+def test_get_and_head_by_part_number(s3, bucket):
+    datas = [payload(PART, seed=7), payload(PART, seed=8), payload(1000, seed=9)]
+    upload_id = start(s3, bucket)
+    parts = [put_part(s3, bucket, "mp", upload_id, n, d) for n, d in enumerate(datas, 1)]
+    complete(s3, bucket, "mp", upload_id, parts)
+    offset = 0
+    for number, data in enumerate(datas, 1):
+        got = s3.get_object(Bucket=bucket, Key="mp", PartNumber=number)
+        assert got["Body"].read() == data
+        assert got["ResponseMetadata"]["HTTPStatusCode"] == 206
+        assert got["PartsCount"] == 3
+        total = sum(len(d) for d in datas)
+        assert got["ContentRange"] == f"bytes {offset}-{offset + len(data) - 1}/{total}"
+        head = s3.head_object(Bucket=bucket, Key="mp", PartNumber=number)
+        assert head["ContentLength"] == len(data)
+        offset += len(data)
+    s3_error(lambda: s3.get_object(Bucket=bucket, Key="mp", PartNumber=4), "InvalidPartNumber", 416)
+    s3_error(
+        lambda: s3.get_object(Bucket=bucket, Key="mp", PartNumber=1, Range="bytes=0-1"),
+        "InvalidRequest",
+        400,
+    )

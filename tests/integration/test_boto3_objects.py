@@ -233,3 +233,17 @@ def test_content_md5_malformed_is_invalid_digest(s3, bucket):
         400,
     )
     s3_error(lambda: s3.head_object(Bucket=bucket, Key="k"), "404", 404)
+
+
+@pytest.mark.parametrize(
+    ("extra", "code", "status"),
+    [
+        ({"ServerSideEncryption": "AES256"}, "NotImplemented", 501),
+        ({"Tagging": "a=b"}, "NotImplemented", 501),
+        ({"StorageClass": "GLACIER"}, "InvalidStorageClass", 400),
+    ],
+)
+def test_unsupported_features_are_refused_not_ignored(s3, bucket, extra, code, status):
+    s3_error(lambda: s3.put_object(Bucket=bucket, Key="k", Body=b"x", **extra), code, status)
+    s3_error(lambda: s3.head_object(Bucket=bucket, Key="k"), "404", 404)
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x", StorageClass="STANDARD")
