@@ -75,8 +75,9 @@ class Drive(Protocol):
     async def read_shard(self, data_id: str, offset: int, length: int) -> bytes: ...
 
     # Object versions.
-    async def commit_object(self, record: ObjectRecord, staged: Sequence[str]) -> None:
-        """Move the staged shards (data ids) into place and insert the version, atomically."""
+    async def commit_object(self, record: ObjectRecord, staged: Sequence[str]) -> bool:
+        """Move the staged shards (data ids) into place and insert the version, atomically.
+        Returns whether other versions of the key remain on the drive (worth a prune)."""
         ...
 
     async def get_versions(self, bucket: str, key: str) -> list[ObjectRecord]:
@@ -112,8 +113,9 @@ class Drive(Protocol):
 
     async def list_parts(self, upload_id: str) -> list[PartRecord]: ...
 
-    async def complete_upload(self, record: ObjectRecord, upload_id: str) -> None:
-        """Insert the version, drop the upload and its part rows, delete unused part shards."""
+    async def complete_upload(self, record: ObjectRecord, upload_id: str) -> bool:
+        """Insert the version, drop the upload and its part rows, delete unused part shards.
+        Returns whether other versions of the key remain on the drive (worth a prune)."""
         ...
 
     async def abort_upload(self, upload_id: str) -> None: ...

@@ -1,17 +1,26 @@
-"""One drive's metadata index: SQLite in WAL mode, fsync'd commits.
+"""One drive's metadata index: SQLite in WAL mode, fsync'd, group-committed writes.
 
-Synchronous and single-connection; the local drive serialises access with a lock and runs it in
-threads. Keys compare with SQLite's BINARY collation, i.e. UTF-8 byte order, which is S3's order.
+Writes are functions of a connection handed to ``Index.write``: one committer thread per drive
+runs every write that is waiting in one transaction (each in its own savepoint, so one failing
+write does not fail the others) and fsyncs once for all of them. Concurrent requests therefore
+share fsyncs instead of queueing behind each other's. Reads use a second connection (WAL lets
+them run beside the committer). Keys compare with SQLite's BINARY collation, i.e. UTF-8 byte
+order, which is S3's order.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import queue
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 from storage.drive import ListRow
 from storage.errors import BucketExists, BucketNotEmpty, BucketNotFound, DriveNotFound
@@ -27,6 +36,10 @@ from storage.records import (
 )
 
 INDEX_FORMAT_VERSION = 1
+MAX_BATCH = 256  # writes per group commit
+
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS info(name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -65,70 +78,151 @@ def prefix_end(prefix: str) -> str | None:
     return None
 
 
+@dataclass
+class _Job(Generic[_T]):
+    fn: Callable[[sqlite3.Connection], _T]
+    durable: bool
+    after: Callable[[_T], None] | None  # runs once the batch committed (e.g. unlink files)
+    future: Future[_T]
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    return db
+
+
 class Index:
     def __init__(self, path: Path) -> None:
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
-        row = self._db.execute("SELECT value FROM info WHERE name='format'").fetchone()
+        self.path = path
+        self._writer = _connect(path)
+        self._writer.executescript(_SCHEMA)
+        row = self._writer.execute("SELECT value FROM info WHERE name='format'").fetchone()
         if row is None:
-            self._db.execute(
+            self._writer.execute(
                 "INSERT INTO info(name, value) VALUES('format', ?)", (str(INDEX_FORMAT_VERSION),)
             )
         elif int(row[0]) != INDEX_FORMAT_VERSION:
             raise RuntimeError(f"{path}: index format {row[0]} is not {INDEX_FORMAT_VERSION}")
+        self._reader = _connect(path)
+        self._read_lock = threading.Lock()
+        self._jobs: queue.SimpleQueue[_Job[Any] | None] = queue.SimpleQueue()
+        self._committer = threading.Thread(
+            target=self._commit_loop, name=f"commit-{path.parent.name}", daemon=True
+        )
+        self._committer.start()
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._jobs.put(None)
+        self._committer.join()
+        self._writer.close()
+        with self._read_lock:
+            self._reader.close()
 
     @contextmanager
-    def _tx(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
-        """A write transaction. Non-durable ones skip the fsync: in WAL mode they are ordered
-        before the next durable commit, so a crash can only lose a suffix of them."""
-        with self._lock:
-            if not durable:
-                self._db.execute("PRAGMA synchronous=NORMAL")
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._read_lock:
+            yield self._reader
+
+    def write(
+        self,
+        fn: Callable[[sqlite3.Connection], _T],
+        durable: bool = True,
+        after: Callable[[_T], None] | None = None,
+    ) -> Future[_T]:
+        """Queue ``fn`` for the next group commit; the future resolves once it is committed
+        (fsync'd when ``durable``; non-durable writes are ordered before the next durable one,
+        so a crash can only lose a suffix of them)."""
+        job = _Job(fn=fn, durable=durable, after=after, future=Future())
+        self._jobs.put(job)
+        return job.future
+
+    def _commit_loop(self) -> None:
+        while True:
+            first = self._jobs.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < MAX_BATCH:
                 try:
-                    yield self._db
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-            finally:
-                if not durable:
-                    self._db.execute("PRAGMA synchronous=FULL")
+                    job = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    stop = True
+                    break
+                batch.append(job)
+            self._commit(batch)
+            if stop:
+                return
+
+    def _commit(self, batch: list[_Job[Any]]) -> None:
+        live = [job for job in batch if job.future.set_running_or_notify_cancel()]
+        if not live:
+            return
+        db = self._writer
+        outcomes: list[tuple[_Job[Any], Any, BaseException | None]] = []
+        try:
+            durable = any(job.durable for job in live)
+            db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            db.execute("BEGIN IMMEDIATE")
+            for job in live:
+                db.execute("SAVEPOINT job")
+                try:
+                    outcomes.append((job, job.fn(db), None))
+                    db.execute("RELEASE job")
+                except Exception as exc:
+                    db.execute("ROLLBACK TO job")
+                    db.execute("RELEASE job")
+                    outcomes.append((job, None, exc))
+            db.execute("COMMIT")
+        except Exception as exc:  # the commit itself failed: nothing of the batch is durable
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            for job in live:
+                job.future.set_exception(exc)
+            return
+        for job, result, error in outcomes:
+            if error is not None:
+                job.future.set_exception(error)
+                continue
+            if job.after is not None:
+                try:
+                    job.after(result)
+                except Exception:  # post-commit cleanup (file unlinks) is best effort
+                    log.warning("post-commit step failed on %s", self.path, exc_info=True)
+            job.future.set_result(result)
 
     # Buckets ---------------------------------------------------------------------------------
 
-    def make_bucket(self, bucket: BucketRecord) -> None:
-        with self._tx() as db:
-            if db.execute("SELECT 1 FROM buckets WHERE name=?", (bucket.name,)).fetchone():
+    def make_bucket(self, bucket: BucketRecord) -> Future[None]:
+        def op(db: sqlite3.Connection) -> None:
+            if _bucket_exists(db, bucket.name):
                 raise BucketExists(bucket.name)
             db.execute(
                 "INSERT INTO buckets VALUES(?,?,?,?)",
                 (bucket.name, bucket.created_ns, bucket.owner, bucket.region),
             )
 
+        return self.write(op)
+
     def get_bucket(self, name: str) -> BucketRecord:
-        with self._lock:
-            row = self._db.execute("SELECT * FROM buckets WHERE name=?", (name,)).fetchone()
+        with self._read() as db:
+            row = db.execute("SELECT * FROM buckets WHERE name=?", (name,)).fetchone()
         if row is None:
             raise DriveNotFound(name)
         return BucketRecord(*row)
 
     def list_buckets(self) -> list[BucketRecord]:
-        with self._lock:
-            rows = self._db.execute("SELECT * FROM buckets ORDER BY name").fetchall()
+        with self._read() as db:
+            rows = db.execute("SELECT * FROM buckets ORDER BY name").fetchall()
         return [BucketRecord(*r) for r in rows]
 
-    def delete_bucket(self, name: str) -> None:
-        with self._tx() as db:
-            if not db.execute("SELECT 1 FROM buckets WHERE name=?", (name,)).fetchone():
+    def delete_bucket(self, name: str) -> Future[None]:
+        def op(db: sqlite3.Connection) -> None:
+            if not _bucket_exists(db, name):
                 raise DriveNotFound(name)
             if db.execute("SELECT 1 FROM objects WHERE bucket=? LIMIT 1", (name,)).fetchone():
                 raise BucketNotEmpty(name)
@@ -136,32 +230,25 @@ class Index:
                 raise BucketNotEmpty(name)
             db.execute("DELETE FROM buckets WHERE name=?", (name,))
 
+        return self.write(op)
+
     # Objects ---------------------------------------------------------------------------------
 
-    def insert_object(self, record: ObjectRecord) -> None:
-        with self._tx() as db:
-            self._insert_object(db, record)
+    def insert_object(
+        self, record: ObjectRecord, before: Callable[[], None], after: Callable[[bool], None]
+    ) -> Future[bool]:
+        """Insert a version. ``before`` runs inside the transaction first (publishing shard
+        files); the result says whether older versions of the key remain (worth a prune)."""
 
-    def _insert_object(self, db: sqlite3.Connection, record: ObjectRecord) -> None:
-        if not db.execute("SELECT 1 FROM buckets WHERE name=?", (record.bucket,)).fetchone():
-            raise BucketNotFound(record.bucket)
-        db.execute(
-            "INSERT OR REPLACE INTO objects VALUES(?,?,?,?,?,?,?,?)",
-            (
-                record.bucket,
-                record.key,
-                record.version_id,
-                record.mod_time_ns,
-                record.size,
-                record.etag,
-                encode_object_meta(record),
-                record.inline,
-            ),
-        )
+        def op(db: sqlite3.Connection) -> bool:
+            before()
+            return _insert_object(db, record)
+
+        return self.write(op, after=after)
 
     def get_versions(self, bucket: str, key: str) -> list[ObjectRecord]:
-        with self._lock:
-            rows = self._db.execute(
+        with self._read() as db:
+            rows = db.execute(
                 "SELECT version_id, mod_time_ns, meta, inline FROM objects"
                 " WHERE bucket=? AND key=? ORDER BY mod_time_ns DESC, version_id DESC",
                 (bucket, key),
@@ -169,32 +256,41 @@ class Index:
         return [decode_object_meta(bucket, key, v, t, m, i) for v, t, m, i in rows]
 
     def prune_versions(
-        self, bucket: str, key: str, before: tuple[int, str], durable: bool
-    ) -> list[str]:
-        """Delete older versions; returns the data ids they referenced (to unlink after commit)."""
+        self,
+        bucket: str,
+        key: str,
+        before: tuple[int, str],
+        durable: bool,
+        unlink: Callable[[list[str]], None],
+    ) -> Future[list[str]]:
+        """Delete versions older than ``before``; ``unlink`` gets their data ids once committed."""
         t, v = before
-        with self._tx(durable) as db:
-            if not db.execute("SELECT 1 FROM buckets WHERE name=?", (bucket,)).fetchone():
+
+        def op(db: sqlite3.Connection) -> list[str]:
+            if not _bucket_exists(db, bucket):
                 raise BucketNotFound(bucket)
             rows = db.execute(
                 "SELECT version_id, mod_time_ns, meta FROM objects WHERE bucket=? AND key=?"
                 " AND (mod_time_ns < ? OR (mod_time_ns = ? AND version_id < ?))",
                 (bucket, key, t, t, v),
             ).fetchall()
-            data_ids = [
+            db.executemany(
+                "DELETE FROM objects WHERE bucket=? AND key=? AND version_id=?",
+                [(bucket, key, r[0]) for r in rows],
+            )
+            return [
                 p.data_id
                 for version_id, mod_ns, meta in rows
                 for p in decode_object_meta(bucket, key, version_id, mod_ns, meta, None).parts
                 if p.data_id
             ]
-            db.executemany(
-                "DELETE FROM objects WHERE bucket=? AND key=? AND version_id=?",
-                [(bucket, key, r[0]) for r in rows],
-            )
-        return data_ids
 
-    def delete_version(self, bucket: str, key: str, version_id: str) -> list[str]:
-        with self._tx(durable=False) as db:
+        return self.write(op, durable=durable, after=unlink)
+
+    def delete_version(
+        self, bucket: str, key: str, version_id: str, unlink: Callable[[list[str]], None]
+    ) -> Future[list[str]]:
+        def op(db: sqlite3.Connection) -> list[str]:
             row = db.execute(
                 "SELECT mod_time_ns, meta FROM objects WHERE bucket=? AND key=? AND version_id=?",
                 (bucket, key, version_id),
@@ -205,8 +301,10 @@ class Index:
                 "DELETE FROM objects WHERE bucket=? AND key=? AND version_id=?",
                 (bucket, key, version_id),
             )
-        record = decode_object_meta(bucket, key, version_id, row[0], row[1], None)
-        return [p.data_id for p in record.parts if p.data_id]
+            record = decode_object_meta(bucket, key, version_id, row[0], row[1], None)
+            return [p.data_id for p in record.parts if p.data_id]
+
+        return self.write(op, durable=False, after=unlink)
 
     def list_versions(self, bucket: str, prefix: str, after: str, limit: int) -> list[ListRow]:
         lower = max(prefix, after)
@@ -222,15 +320,15 @@ class Index:
             args.append(upper)
         sql += " ORDER BY key, mod_time_ns DESC, version_id DESC LIMIT ?"
         args.append(limit)
-        with self._lock:
-            rows = self._db.execute(sql, args).fetchall()
+        with self._read() as db:
+            rows = db.execute(sql, args).fetchall()
         return [ListRow(*r) for r in rows]
 
     # Multipart -------------------------------------------------------------------------------
 
-    def put_upload(self, upload: UploadRecord) -> None:
-        with self._tx() as db:
-            if not db.execute("SELECT 1 FROM buckets WHERE name=?", (upload.bucket,)).fetchone():
+    def put_upload(self, upload: UploadRecord) -> Future[None]:
+        def op(db: sqlite3.Connection) -> None:
+            if not _bucket_exists(db, upload.bucket):
                 raise BucketNotFound(upload.bucket)
             db.execute(
                 "INSERT INTO uploads VALUES(?,?,?,?,?)",
@@ -243,9 +341,11 @@ class Index:
                 ),
             )
 
+        return self.write(op)
+
     def get_upload(self, upload_id: str) -> UploadRecord:
-        with self._lock:
-            row = self._db.execute(
+        with self._read() as db:
+            row = db.execute(
                 "SELECT bucket, key, upload_id, initiated_ns, meta FROM uploads WHERE upload_id=?",
                 (upload_id,),
             ).fetchone()
@@ -271,17 +371,21 @@ class Index:
                 args.append(upper)
         sql += " ORDER BY key, upload_id LIMIT ?"
         args.append(limit)
-        with self._lock:
-            rows = self._db.execute(sql, args).fetchall()
+        with self._read() as db:
+            rows = db.execute(sql, args).fetchall()
         return [decode_upload_meta(*r) for r in rows]
 
-    def upsert_part(self, part: PartRecord) -> str | None:
-        """Insert or replace a part row; returns the data id of the replaced part, if any."""
-        with self._tx() as db:
+    def upsert_part(
+        self, part: PartRecord, before: Callable[[], None], unlink: Callable[[list[str]], None]
+    ) -> Future[list[str]]:
+        """Insert or replace a part row; the replaced part's shard is unlinked once committed."""
+
+        def op(db: sqlite3.Connection) -> list[str]:
             if not db.execute(
                 "SELECT 1 FROM uploads WHERE upload_id=?", (part.upload_id,)
             ).fetchone():
                 raise DriveNotFound(part.upload_id)
+            before()
             old = db.execute(
                 "SELECT data_id FROM parts WHERE upload_id=? AND number=?",
                 (part.upload_id, part.number),
@@ -299,11 +403,13 @@ class Index:
                     json.dumps(part.checksums),
                 ),
             )
-        return str(old[0]) if old and old[0] != part.data_id else None
+            return [str(old[0])] if old and old[0] != part.data_id else []
+
+        return self.write(op, after=unlink)
 
     def list_parts(self, upload_id: str) -> list[PartRecord]:
-        with self._lock:
-            rows = self._db.execute(
+        with self._read() as db:
+            rows = db.execute(
                 "SELECT upload_id, number, size, etag, data_id, mod_time_ns, shard_index, checksums"
                 " FROM parts WHERE upload_id=? ORDER BY number",
                 (upload_id,),
@@ -322,36 +428,45 @@ class Index:
             for u, n, z, e, d, t, i, c in rows
         ]
 
-    def complete_upload(self, record: ObjectRecord, upload_id: str) -> list[str]:
-        """Insert the version and drop the upload; returns data ids of parts not used."""
+    def complete_upload(
+        self, record: ObjectRecord, upload_id: str, unlink: Callable[[list[str]], None]
+    ) -> Future[bool]:
+        """Insert the version and drop the upload; unused parts' shards are unlinked once
+        committed. The result says whether older versions of the key remain."""
         used = {p.data_id for p in record.parts}
-        with self._tx() as db:
-            if not db.execute("SELECT 1 FROM uploads WHERE upload_id=?", (upload_id,)).fetchone():
-                raise DriveNotFound(upload_id)
-            rows = db.execute(
-                "SELECT data_id FROM parts WHERE upload_id=?", (upload_id,)
-            ).fetchall()
-            self._insert_object(db, record)
-            db.execute("DELETE FROM parts WHERE upload_id=?", (upload_id,))
-            db.execute("DELETE FROM uploads WHERE upload_id=?", (upload_id,))
-        return [r[0] for r in rows if r[0] not in used]
+        unused: list[str] = []
 
-    def abort_upload(self, upload_id: str) -> list[str]:
-        with self._tx() as db:
+        def op(db: sqlite3.Connection) -> bool:
             if not db.execute("SELECT 1 FROM uploads WHERE upload_id=?", (upload_id,)).fetchone():
                 raise DriveNotFound(upload_id)
-            rows = db.execute(
-                "SELECT data_id FROM parts WHERE upload_id=?", (upload_id,)
-            ).fetchall()
+            rows = db.execute("SELECT data_id FROM parts WHERE upload_id=?", (upload_id,))
+            unused[:] = [r[0] for r in rows if r[0] not in used]
+            older = _insert_object(db, record)
             db.execute("DELETE FROM parts WHERE upload_id=?", (upload_id,))
             db.execute("DELETE FROM uploads WHERE upload_id=?", (upload_id,))
-        return [r[0] for r in rows]
+            return older
+
+        return self.write(op, after=lambda _: unlink(unused))
+
+    def abort_upload(
+        self, upload_id: str, unlink: Callable[[list[str]], None]
+    ) -> Future[list[str]]:
+        def op(db: sqlite3.Connection) -> list[str]:
+            if not db.execute("SELECT 1 FROM uploads WHERE upload_id=?", (upload_id,)).fetchone():
+                raise DriveNotFound(upload_id)
+            rows = db.execute("SELECT data_id FROM parts WHERE upload_id=?", (upload_id,))
+            data_ids = [r[0] for r in rows]
+            db.execute("DELETE FROM parts WHERE upload_id=?", (upload_id,))
+            db.execute("DELETE FROM uploads WHERE upload_id=?", (upload_id,))
+            return data_ids
+
+        return self.write(op, after=unlink)
 
     def referenced_data_ids(self) -> set[str]:
-        """Every data id an index row points at (for the orphan sweep at start-up)."""
-        with self._lock:
-            ids = {r[0] for r in self._db.execute("SELECT data_id FROM parts")}
-            for bucket, key, v, t, meta in self._db.execute(
+        """Every data id an index row points at (for an orphan sweep)."""
+        with self._read() as db:
+            ids = {r[0] for r in db.execute("SELECT data_id FROM parts")}
+            for bucket, key, v, t, meta in db.execute(
                 "SELECT bucket, key, version_id, mod_time_ns, meta FROM objects"
             ):
                 ids.update(
@@ -360,3 +475,31 @@ class Index:
                     if p.data_id
                 )
         return ids
+
+
+def _bucket_exists(db: sqlite3.Connection, name: str) -> bool:
+    return db.execute("SELECT 1 FROM buckets WHERE name=?", (name,)).fetchone() is not None
+
+
+def _insert_object(db: sqlite3.Connection, record: ObjectRecord) -> bool:
+    """Insert a version; True when older versions of the key remain on this drive."""
+    if not _bucket_exists(db, record.bucket):
+        raise BucketNotFound(record.bucket)
+    db.execute(
+        "INSERT OR REPLACE INTO objects VALUES(?,?,?,?,?,?,?,?)",
+        (
+            record.bucket,
+            record.key,
+            record.version_id,
+            record.mod_time_ns,
+            record.size,
+            record.etag,
+            encode_object_meta(record),
+            record.inline,
+        ),
+    )
+    other = db.execute(
+        "SELECT 1 FROM objects WHERE bucket=? AND key=? AND version_id != ? LIMIT 1",
+        (record.bucket, record.key, record.version_id),
+    ).fetchone()
+    return other is not None

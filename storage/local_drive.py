@@ -19,7 +19,7 @@ import os
 import shutil
 import sqlite3
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
@@ -35,6 +35,10 @@ _T = TypeVar("_T")
 def _file_id(path: Path) -> tuple[int, int]:
     st = path.stat()
     return st.st_dev, st.st_ino
+
+
+def _nothing(_: object) -> None:
+    pass
 
 
 def _fsync_dir(path: Path) -> None:
@@ -131,6 +135,16 @@ class LocalDrive:
         ) as exc:  # IO errors, closed index, broken records
             raise DriveError(f"{self.name}: {exc}") from exc
 
+    async def _write(self, submit: Callable[[], Future[_T]]) -> _T:
+        """Queue an index write for the drive's next group commit and wait until it is durable."""
+        try:
+            self._present(lambda: None)
+            return await asyncio.wrap_future(submit())
+        except StorageError:
+            raise
+        except (OSError, ValueError, sqlite3.Error) as exc:
+            raise DriveError(f"{self.name}: {exc}") from exc
+
     def _data_path(self, data_id: str) -> Path:
         return self._data / data_id[:2] / data_id
 
@@ -141,7 +155,7 @@ class LocalDrive:
     # Buckets ---------------------------------------------------------------------------------
 
     async def make_bucket(self, bucket: BucketRecord) -> None:
-        await self._run(self._index.make_bucket, bucket)
+        await self._write(lambda: self._index.make_bucket(bucket))
 
     async def get_bucket(self, name: str) -> BucketRecord:
         return await self._run(self._index.get_bucket, name)
@@ -150,7 +164,7 @@ class LocalDrive:
         return await self._run(self._index.list_buckets)
 
     async def delete_bucket(self, name: str) -> None:
-        await self._run(self._index.delete_bucket, name)
+        await self._write(lambda: self._index.delete_bucket(name))
 
     # Shards ----------------------------------------------------------------------------------
 
@@ -193,16 +207,15 @@ class LocalDrive:
 
     # Object versions -------------------------------------------------------------------------
 
-    async def commit_object(self, record: ObjectRecord, staged: Sequence[str]) -> None:
-        def commit() -> None:
-            self._publish(staged)
-            try:
-                self._index.insert_object(record)
-            except BaseException:
-                self._unlink(staged)
-                raise
-
-        await self._run(commit)
+    async def commit_object(self, record: ObjectRecord, staged: Sequence[str]) -> bool:
+        try:
+            return await self._write(
+                lambda: self._index.insert_object(record, lambda: self._publish(staged), _nothing)
+            )
+        except BaseException:
+            if staged:  # published into data/ inside a transaction that did not commit
+                await self._run(self._unlink, staged, cleanup=True)
+            raise
 
     async def get_versions(self, bucket: str, key: str) -> list[ObjectRecord]:
         return await self._run(self._index.get_versions, bucket, key)
@@ -210,16 +223,12 @@ class LocalDrive:
     async def prune_versions(
         self, bucket: str, key: str, before: tuple[int, str], durable: bool
     ) -> None:
-        def prune() -> None:
-            self._unlink(self._index.prune_versions(bucket, key, before, durable))
-
-        await self._run(prune)
+        await self._write(
+            lambda: self._index.prune_versions(bucket, key, before, durable, self._unlink)
+        )
 
     async def delete_version(self, bucket: str, key: str, version_id: str) -> None:
-        def delete() -> None:
-            self._unlink(self._index.delete_version(bucket, key, version_id))
-
-        await self._run(delete)
+        await self._write(lambda: self._index.delete_version(bucket, key, version_id, self._unlink))
 
     async def list_versions(
         self, bucket: str, prefix: str, after: str, limit: int
@@ -229,7 +238,7 @@ class LocalDrive:
     # Multipart -------------------------------------------------------------------------------
 
     async def put_upload(self, upload: UploadRecord) -> None:
-        await self._run(self._index.put_upload, upload)
+        await self._write(lambda: self._index.put_upload(upload))
 
     async def get_upload(self, upload_id: str) -> UploadRecord:
         return await self._run(self._index.get_upload, upload_id)
@@ -240,29 +249,22 @@ class LocalDrive:
         return await self._run(self._index.list_uploads, bucket, prefix, after, limit)
 
     async def commit_part(self, part: PartRecord) -> None:
-        def commit() -> None:
-            self._publish([part.data_id])
-            try:
-                replaced = self._index.upsert_part(part)
-            except BaseException:
-                self._unlink([part.data_id])
-                raise
-            if replaced:
-                self._unlink([replaced])
-
-        await self._run(commit)
+        staged = [part.data_id]
+        try:
+            await self._write(
+                lambda: self._index.upsert_part(part, lambda: self._publish(staged), self._unlink)
+            )
+        except BaseException:
+            await self._run(self._unlink, staged, cleanup=True)
+            raise
 
     async def list_parts(self, upload_id: str) -> list[PartRecord]:
         return await self._run(self._index.list_parts, upload_id)
 
-    async def complete_upload(self, record: ObjectRecord, upload_id: str) -> None:
-        def complete() -> None:
-            self._unlink(self._index.complete_upload(record, upload_id))
-
-        await self._run(complete)
+    async def complete_upload(self, record: ObjectRecord, upload_id: str) -> bool:
+        return await self._write(
+            lambda: self._index.complete_upload(record, upload_id, self._unlink)
+        )
 
     async def abort_upload(self, upload_id: str) -> None:
-        def abort() -> None:
-            self._unlink(self._index.abort_upload(upload_id))
-
-        await self._run(abort)
+        await self._write(lambda: self._index.abort_upload(upload_id, self._unlink))

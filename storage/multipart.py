@@ -237,9 +237,9 @@ class ErasureMultipart:
             checksums=dict(checksums),
         )
 
-        async def one(position: int) -> None:
+        async def one(position: int) -> bool:
             rec = record.for_shard(oset.shard_of(position), None)
-            await oset.drives[position].complete_upload(rec, upload_id)
+            return await oset.drives[position].complete_upload(rec, upload_id)
 
         await self.objects.commit_on(oset, record, one)
         return record_info(record)

@@ -106,12 +106,12 @@ class ErasureObjects:
     async def commit(self, oset: ObjectSet, record: ObjectRecord, staged: StagedShards) -> None:
         """Commit a version on every drive holding its staged shards; prune what it supersedes."""
 
-        async def one(position: int) -> None:
+        async def one(position: int) -> bool:
             if not staged.ok[position]:
                 raise DriveError("no staged shard")
             shard = oset.shard_of(position)
             inline = staged.inline[shard] if staged.inline is not None else None
-            await oset.drives[position].commit_object(
+            return await oset.drives[position].commit_object(
                 record.for_shard(shard, inline),
                 [] if staged.inline is not None else [staged.data_id],
             )
@@ -125,9 +125,12 @@ class ErasureObjects:
         self,
         oset: ObjectSet,
         record: ObjectRecord,
-        one: Callable[[int], Awaitable[None]],
+        one: Callable[[int], Awaitable[bool]],
     ) -> None:
-        """Run ``one(position)`` on every drive, require write quorum (else roll back), prune."""
+        """Run ``one(position)`` on every drive, require write quorum (else roll back), prune.
+
+        ``one`` answers whether other versions of the key remain on that drive: a new key
+        written on every drive needs no prune (one transaction per drive instead of two)."""
         results = await asyncio.gather(
             *(one(p) for p in range(len(oset.drives))), return_exceptions=True
         )
@@ -140,7 +143,8 @@ class ErasureObjects:
                 committed, lambda d: d.delete_version(record.bucket, record.key, record.version_id)
             )
             raise
-        await self._prune(oset, record.bucket, record.key, record.order, durable=False)
+        if any(r is not False for r in results):
+            await self._prune(oset, record.bucket, record.key, record.order, durable=False)
 
     async def _prune(
         self, oset: ObjectSet, bucket: str, key: str, before: tuple[int, str], durable: bool
