@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from erasure import framing
 from erasure.codec import Codec, get_codec
@@ -91,13 +92,14 @@ class ShardWriters:
     async def _write_all(self, pieces_for: Callable[[int], list[bytes]]) -> None:
         """Write every live shard; local shards in one thread hop instead of one per drive."""
         live = [(p, w) for p, w in enumerate(self.writers) if w is not None]
-        local = [(p, w) for p, w in live if isinstance(w, BlockingShardWriter)]
+        # A plain attribute check: isinstance() on a runtime Protocol costs ~10 µs per call.
+        local = [(p, w) for p, w in live if hasattr(w, "write_blocking")]
 
         def write_local() -> list[tuple[int, DriveError]]:
             failed = []
             for p, w in local:
                 try:
-                    w.write_blocking(pieces_for(p))
+                    cast(BlockingShardWriter, w).write_blocking(pieces_for(p))
                 except DriveError as exc:
                     failed.append((p, exc))
             return failed
@@ -109,7 +111,7 @@ class ShardWriters:
                 return [(p, exc)]
             return []
 
-        jobs = [one(p, w) for p, w in live if not isinstance(w, BlockingShardWriter)]
+        jobs = [one(p, w) for p, w in live if not hasattr(w, "write_blocking")]
         if local:
             jobs.append(asyncio.to_thread(write_local))
         for failures in await asyncio.gather(*jobs):
@@ -194,27 +196,36 @@ async def write_part(
     writers = ShardWriters(oset, layout, quorum)
     try:
         await writers.open(data_id)
-        pending: asyncio.Task[None] | None = None
+        # Three stages overlap: reading block i+1 from the client, encoding block i in a
+        # thread, writing block i-1 to the drives. At most three blocks are in memory.
         remaining = size
         block_index = 0
+        reading: asyncio.Task[bytes | bytearray | memoryview] | None = None
+        writing: asyncio.Task[None] | None = None
         try:
+            reading = asyncio.create_task(body.read(min(layout.block_size, remaining)))
             while remaining:
-                block = await body.read(min(layout.block_size, remaining))
+                assert reading is not None  # started before the loop and whenever bytes remain
+                block = await reading
+                reading = None
                 if not block:
                     raise IncompleteUpload(f"body ended after {size - remaining} of {size} bytes")
                 remaining -= len(block)
+                if remaining:
+                    reading = asyncio.create_task(body.read(min(layout.block_size, remaining)))
                 encoded = await asyncio.to_thread(encode_block, codec, block, block_index, body)
                 block_index += 1
-                if pending is not None:
-                    await pending
-                pending = asyncio.create_task(writers.write_block(encoded))
-            if pending is not None:
-                await pending
-                pending = None
+                if writing is not None:
+                    await writing
+                writing = asyncio.create_task(writers.write_block(encoded))
+            if writing is not None:
+                await writing
+                writing = None
         finally:
-            if pending is not None:
-                pending.cancel()
-                await asyncio.gather(pending, return_exceptions=True)
+            for task in (reading, writing):
+                if task is not None:
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
         await writers.finish()
     except BaseException:
         await writers.abort()
