@@ -82,6 +82,26 @@ def bench(
 
 
 @app.command()
+def node(
+    config: Annotated[Path, typer.Option(help="the node's TOML settings (see huimin cluster up)")],
+) -> None:
+    """Run a storage node: serve this node's drive folders over the node protocol."""
+    from huimin.node import run
+
+    run(load_settings(config))
+
+
+@app.command()
+def gateway(
+    config: Annotated[Path, typer.Option(help="the gateway's TOML settings")],
+) -> None:
+    """Run an S3 gateway over the storage nodes of a topology."""
+    from huimin.gateway_main import run
+
+    run(load_settings(config))
+
+
+@app.command()
 def version() -> None:
     """Print the version."""
     from importlib.metadata import version as dist_version

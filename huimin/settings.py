@@ -40,6 +40,13 @@ class Settings(BaseSettings):
     root_secret_key: str | None = None
     virtual_host_suffix: str | None = None
     log_level: str = "INFO"
+    # Distributed mode (`huimin node`, `huimin gateway`): written by `huimin cluster up`.
+    topology: Path | None = None
+    deployment_id: str | None = None
+    cluster_secret: str | None = None
+    name: str | None = Field(default=None, description="this node's name in the topology")
+    drive_root: Path | None = Field(default=None, description="folder of this node's drives")
+    node_timeout_s: float = Field(default=10.0, gt=0, description="deadline of one node call")
 
     def ec_check(self) -> None:
         if self.codec not in CODECS:

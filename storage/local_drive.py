@@ -176,6 +176,10 @@ class LocalDrive:
 
         return LocalShardWriter(self, path, await self._run(create))
 
+    async def discard_staged(self, data_id: str) -> None:
+        """Remove a staged (never committed) shard, if it is still there."""
+        await self._run((self._tmp / data_id).unlink, True, cleanup=True)
+
     async def read_shard(self, data_id: str, offset: int, length: int) -> bytes:
         def read() -> bytes:
             try:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import sqlite3
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -15,7 +17,10 @@ from storage.listing import ErasureListing
 from storage.local_drive import LocalDrive
 from storage.multipart import ErasureMultipart
 from storage.objects import ErasureObjects
+from storage.offline_drive import OfflineDrive
 from storage.sets import ECParams, ErasureSets
+
+log = logging.getLogger(__name__)
 
 
 def build_storage(
@@ -64,7 +69,7 @@ def deployment_id(data_dir: Path, drives: int, set_size: int) -> str:
 
 @dataclass
 class LocalDrives:
-    drives: list[LocalDrive]
+    drives: list[LocalDrive | OfflineDrive]
     executor: ThreadPoolExecutor
 
     def close(self) -> None:
@@ -76,5 +81,15 @@ class LocalDrives:
 def open_local_drives(data_dir: Path, count: int, io_threads: int) -> LocalDrives:
     """The embedded layout: DATA_DIR/drive-01 .. drive-NN, one folder per drive."""
     executor = ThreadPoolExecutor(max_workers=io_threads, thread_name_prefix="drive-io")
-    drives = [LocalDrive(data_dir / f"drive-{i:02d}", executor) for i in range(1, count + 1)]
+    drives = [open_drive(data_dir / f"drive-{i:02d}", executor) for i in range(1, count + 1)]
     return LocalDrives(drives=drives, executor=executor)
+
+
+def open_drive(root: Path, executor: ThreadPoolExecutor) -> LocalDrive | OfflineDrive:
+    """A local drive, or an offline stand-in when its folder cannot be opened (the sets'
+    quorum decides whether the process can still serve)."""
+    try:
+        return LocalDrive(root, executor)
+    except (OSError, RuntimeError, ValueError, sqlite3.Error) as exc:
+        log.error("drive %s is offline: %s", root, exc)
+        return OfflineDrive(root.name, str(exc))

@@ -1,0 +1,71 @@
+"""Process wiring for ``huimin gateway``: the S3 gateway over the remote drives of a topology."""
+
+from __future__ import annotations
+
+import logging
+
+from erasure.selftest import self_test
+from huimin import process
+from huimin.process import gateway_app, print_endpoint, start_site, wait_for_stop
+from huimin.settings import Settings
+from huimin.topology import erasure_set_drives, load_topology
+from storage.buckets import ErasureBuckets
+from storage.errors import StorageError
+from storage.node_protocol import ClusterIdentity
+from storage.remote_drive import NodeClient, RemoteDrive, Timeouts
+from storage.sets import ECParams, ErasureSets
+from storage.store import storage_over
+from tenants.credentials import load_or_create_root
+
+log = logging.getLogger("huimin.gateway")
+
+
+async def serve(settings: Settings) -> None:
+    self_test()
+    if not (settings.topology and settings.deployment_id and settings.cluster_secret):
+        raise SystemExit("huimin gateway: topology, deployment_id and cluster_secret are required")
+    topology = load_topology(settings.topology)
+    root = load_or_create_root(
+        settings.data_dir, settings.root_access_key, settings.root_secret_key
+    )
+    identity = ClusterIdentity(settings.deployment_id, topology.version, settings.cluster_secret)
+    client = NodeClient(
+        identity, Timeouts(rpc_s=settings.node_timeout_s, io_s=settings.node_timeout_s * 1.5)
+    )
+    address = {n.name: n.address for n in topology.nodes}
+    drives = [
+        RemoteDrive(client, address[ref.node], ref.node, ref.drive)
+        for drive_set in erasure_set_drives(topology)
+        for ref in drive_set
+    ]
+    erasure = topology.erasure
+    params = ECParams(
+        codec=erasure.codec,
+        k=erasure.data_shards,
+        m=erasure.parity_shards,
+        block_size=erasure.block_size_bytes,
+        inline_threshold=settings.inline_threshold_bytes,
+    )
+    sets = ErasureSets(settings.deployment_id, drives, params)
+    storage = storage_over(sets, settings.min_part_size_bytes)
+    try:
+        added = await ErasureBuckets(sets).sync()
+        if added:
+            log.info("gave %d bucket records to drives that lacked them", added)
+    except StorageError as exc:  # nodes still starting: the next start-up syncs
+        log.warning("bucket sync skipped: %s", exc)
+    runner, endpoint = await start_site(gateway_app(storage, settings, root), settings.listen)
+    print_endpoint(
+        endpoint,
+        root,
+        settings,
+        f"topology:   {topology.name} v{topology.version}: {len(topology.nodes)} nodes, "
+        f"{len(drives)} drives, EC {params.k}+{params.m}",
+    )
+    await wait_for_stop()
+    await runner.cleanup()
+    await client.close()
+
+
+def run(settings: Settings) -> None:
+    process.run(serve(settings), settings)

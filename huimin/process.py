@@ -1,0 +1,83 @@
+"""What every Huimin process does the same way: start-up tuning, logging, event loop, HTTP
+site, and waiting for SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Coroutine
+from typing import Any
+
+from aiohttp import web
+
+from gateway.app import Gateway, make_app
+from gateway.context import GatewayConfig
+from huimin.logs import setup_logging
+from huimin.settings import Settings
+from huimin.tuning import tune_malloc
+from storage.api import Storage
+from tenants.credentials import Credential, CredentialStore
+
+log = logging.getLogger("huimin")
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    """``"127.0.0.1:9000"`` -> ("127.0.0.1", 9000); ``"[::1]:9000"`` -> ("::1", 9000)."""
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def url_of(host: str, port: int) -> str:
+    return f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+
+
+async def start_site(app: web.Application, listen: str) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+    await runner.setup()
+    host, port = split_listen(listen)
+    site = web.TCPSite(runner, host, port, reuse_address=True, backlog=1024)
+    await site.start()
+    return runner, url_of(host, port)
+
+
+async def wait_for_stop() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down")
+
+
+def gateway_app(storage: Storage, settings: Settings, root: Credential) -> web.Application:
+    config = GatewayConfig(
+        region=settings.region,
+        owner_id=root.access_key,
+        owner_name="root",
+        max_object_size_bytes=settings.max_object_size_bytes,
+        virtual_host_suffix=settings.virtual_host_suffix,
+        max_clock_skew_s=settings.max_clock_skew_s,
+    )
+    return make_app(Gateway(storage, config, CredentialStore([root]).secret_for))
+
+
+def print_endpoint(endpoint: str, root: Credential, settings: Settings, detail: str) -> None:
+    print(
+        f"Huimin S3 endpoint: {endpoint}\n"
+        f"  access key: {root.access_key}\n"
+        f"  secret key: {root.secret_key}\n"
+        f"  region:     {settings.region}\n"
+        f"  {detail}",
+        flush=True,
+    )
+
+
+def run(main: Coroutine[Any, Any, None], settings: Settings) -> None:
+    """Run a process's main coroutine with the process-wide set-up applied first."""
+    tune_malloc(settings.block_size_bytes)
+    setup_logging(settings.log_level)
+    import uvloop
+
+    uvloop.install()
+    asyncio.run(main)

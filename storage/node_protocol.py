@@ -1,0 +1,163 @@
+"""The node protocol's pure parts: request signing and the JSON form of drive records.
+
+Transport: HTTP/1.1 with keep-alive (aiohttp on both ends).
+
+    POST   /_node/v1/rpc/<drive>/<method>     JSON arguments -> JSON result (index operations)
+    PUT    /_node/v1/shard/<drive>/<data_id>  streamed shard body -> staged + fsync'd on EOF
+    DELETE /_node/v1/shard/<drive>/<data_id>  drop a staged shard
+    GET    /_node/v1/shard/<drive>/<data_id>?offset=O&length=N   shard bytes
+
+Every request is signed by the gateway with the cluster secret (HMAC-SHA256 over method, path,
+query, time, deployment id and topology version); a node refuses requests for another
+deployment or topology version. Bodies are not signed: shard blocks carry their own hashes.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import hmac
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from storage import errors
+from storage.drive import DriveInfo, ListRow
+from storage.records import BucketRecord, ObjectRecord, PartRecord, PartRef, UploadRecord
+
+PREFIX = "/_node/v1"
+H_DEPLOYMENT = "x-huimin-deployment"
+H_TOPOLOGY = "x-huimin-topology-version"
+H_DATE = "x-huimin-date"
+H_SIGNATURE = "x-huimin-signature"
+MAX_SKEW_MS = 300_000
+
+_R = TypeVar("_R")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ClusterIdentity:
+    deployment_id: str
+    topology_version: int
+    secret: str = dataclasses.field(repr=False)
+
+
+def signature(identity: ClusterIdentity, method: str, path_qs: str, date_ms: int) -> str:
+    """HMAC-SHA256 of the request line, time and cluster identity.
+
+    >>> ident = ClusterIdentity("dep", 1, "s3cret")
+    >>> signature(ident, "GET", "/_node/v1/shard/d1/x?offset=0&length=5", 1000)[:16]
+    'a0bb91b349837d5e'
+    """
+    message = "\n".join(
+        [method, path_qs, str(date_ms), identity.deployment_id, str(identity.topology_version)]
+    )
+    return hmac.new(identity.secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
+def sign_headers(
+    identity: ClusterIdentity, method: str, path_qs: str, now_ms: int
+) -> dict[str, str]:
+    return {
+        H_DEPLOYMENT: identity.deployment_id,
+        H_TOPOLOGY: str(identity.topology_version),
+        H_DATE: str(now_ms),
+        H_SIGNATURE: signature(identity, method, path_qs, now_ms),
+    }
+
+
+class Unauthorized(Exception):
+    pass
+
+
+class WrongTopology(Exception):
+    pass
+
+
+def check_request(
+    identity: ClusterIdentity, method: str, path_qs: str, headers: Mapping[str, str], now_ms: int
+) -> None:
+    """Raise WrongTopology or Unauthorized unless the gateway signed this request for us."""
+    if headers.get(H_DEPLOYMENT) != identity.deployment_id or headers.get(H_TOPOLOGY) != str(
+        identity.topology_version
+    ):
+        raise WrongTopology(
+            f"request for deployment {headers.get(H_DEPLOYMENT)!r} topology "
+            f"{headers.get(H_TOPOLOGY)!r}; this node serves {identity.deployment_id!r} "
+            f"topology {identity.topology_version}"
+        )
+    try:
+        date_ms = int(headers.get(H_DATE, ""))
+    except ValueError:
+        raise Unauthorized("missing or malformed date") from None
+    if abs(now_ms - date_ms) > MAX_SKEW_MS:
+        raise Unauthorized("request time too far from the node's clock")
+    expected = signature(identity, method, path_qs, date_ms)
+    if not hmac.compare_digest(expected, headers.get(H_SIGNATURE, "")):
+        raise Unauthorized("bad signature")
+
+
+# Records <-> JSON -------------------------------------------------------------------------------
+
+
+def to_json(value: Any) -> Any:
+    """Records as JSON-ready values: dataclasses -> dicts, bytes -> {"b64": ...}."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, bytes):
+        return {"b64": base64.b64encode(value).decode()}
+    if isinstance(value, list | tuple):
+        return [to_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_json(v) for k, v in value.items()}
+    return value
+
+
+def _bytes(value: Any) -> bytes | None:
+    return None if value is None else base64.b64decode(value["b64"])
+
+
+def object_record(doc: Mapping[str, Any]) -> ObjectRecord:
+    fields = dict(doc)
+    fields["parts"] = tuple(PartRef(**p) for p in doc["parts"])
+    fields["inline"] = _bytes(doc["inline"])
+    return ObjectRecord(**fields)
+
+
+def bucket_record(doc: Mapping[str, Any]) -> BucketRecord:
+    return BucketRecord(**doc)
+
+
+def upload_record(doc: Mapping[str, Any]) -> UploadRecord:
+    return UploadRecord(**doc)
+
+
+def part_record(doc: Mapping[str, Any]) -> PartRecord:
+    return PartRecord(**doc)
+
+
+def list_row(doc: Mapping[str, Any]) -> ListRow:
+    return ListRow(**doc)
+
+
+def drive_info(doc: Mapping[str, Any]) -> DriveInfo:
+    return DriveInfo(**doc)
+
+
+# Errors cross the wire by class name; only storage.errors classes are recreated.
+ERRORS: dict[str, type[errors.StorageError]] = {
+    name: cls
+    for name, cls in vars(errors).items()
+    if isinstance(cls, type) and issubclass(cls, errors.StorageError)
+}
+
+
+def error_doc(exc: BaseException) -> dict[str, str]:
+    name = type(exc).__name__ if type(exc).__name__ in ERRORS else "DriveError"
+    return {"error": name, "message": str(exc)}
+
+
+def error_from(doc: Mapping[str, Any], drive: str) -> errors.StorageError:
+    cls = ERRORS.get(str(doc.get("error")), errors.DriveError)
+    message = str(doc.get("message", ""))
+    return cls(f"{drive}: {message}" if issubclass(cls, errors.DriveError) else message)

@@ -1,0 +1,191 @@
+"""The storage node's HTTP server: serves this node's local drives over the node protocol.
+
+Every handler authenticates the request (storage.node_protocol.check_request) and turns domain
+errors into ``{"error": <class name>, "message": ...}`` so the gateway's RemoteDrive can raise
+the same exception the local drive raised.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from aiohttp import web
+
+from storage import node_protocol as proto
+from storage.errors import DriveError, DriveNotFound, StorageError
+from storage.local_drive import LocalDrive
+
+log = logging.getLogger("huimin.node")
+
+_READ_CHUNK = 1024 * 1024
+Rpc = Callable[[LocalDrive, dict[str, Any]], Awaitable[Any]]
+
+
+def _rpc_table() -> dict[str, Rpc]:
+    """Method name -> call on the local drive with decoded JSON arguments."""
+
+    async def commit_object(d: LocalDrive, a: dict[str, Any]) -> Any:
+        return await d.commit_object(proto.object_record(a["record"]), a["staged"])
+
+    async def complete_upload(d: LocalDrive, a: dict[str, Any]) -> Any:
+        return await d.complete_upload(proto.object_record(a["record"]), a["upload_id"])
+
+    async def prune_versions(d: LocalDrive, a: dict[str, Any]) -> Any:
+        before = (a["before"][0], a["before"][1])
+        return await d.prune_versions(a["bucket"], a["key"], before, a["durable"])
+
+    async def list_uploads(d: LocalDrive, a: dict[str, Any]) -> Any:
+        after = (a["after"][0], a["after"][1])
+        return await d.list_uploads(a["bucket"], a["prefix"], after, a["limit"])
+
+    return {
+        "info": lambda d, a: d.info(),
+        "make_bucket": lambda d, a: d.make_bucket(proto.bucket_record(a["bucket"])),
+        "get_bucket": lambda d, a: d.get_bucket(a["name"]),
+        "list_buckets": lambda d, a: d.list_buckets(),
+        "delete_bucket": lambda d, a: d.delete_bucket(a["name"]),
+        "commit_object": commit_object,
+        "get_versions": lambda d, a: d.get_versions(a["bucket"], a["key"]),
+        "prune_versions": prune_versions,
+        "delete_version": lambda d, a: d.delete_version(a["bucket"], a["key"], a["version_id"]),
+        "list_versions": lambda d, a: d.list_versions(
+            a["bucket"], a["prefix"], a["after"], a["limit"]
+        ),
+        "put_upload": lambda d, a: d.put_upload(proto.upload_record(a["upload"])),
+        "get_upload": lambda d, a: d.get_upload(a["upload_id"]),
+        "list_uploads": list_uploads,
+        "commit_part": lambda d, a: d.commit_part(proto.part_record(a["part"])),
+        "list_parts": lambda d, a: d.list_parts(a["upload_id"]),
+        "complete_upload": complete_upload,
+        "abort_upload": lambda d, a: d.abort_upload(a["upload_id"]),
+    }
+
+
+def _error(exc: BaseException, status: int) -> web.Response:
+    return web.json_response(proto.error_doc(exc), status=status)
+
+
+class NodeServer:
+    def __init__(
+        self, name: str, drives: Mapping[str, LocalDrive], identity: proto.ClusterIdentity
+    ) -> None:
+        self.name = name
+        self.drives = dict(drives)
+        self.identity = identity
+        self.rpcs = _rpc_table()
+
+    def _drive(self, request: web.Request) -> LocalDrive:
+        drive = self.drives.get(request.match_info["drive"])
+        if drive is None:
+            raise web.HTTPNotFound(text=json.dumps({"error": "DriveError", "message": "no drive"}))
+        return drive
+
+    @web.middleware
+    async def authenticate(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if request.path.startswith(proto.PREFIX):
+            try:
+                proto.check_request(
+                    self.identity,
+                    request.method,
+                    request.path_qs,
+                    request.headers,
+                    int(time.time() * 1000),
+                )
+            except proto.WrongTopology as exc:
+                return web.json_response(
+                    {"error": "WrongTopology", "message": str(exc)}, status=409
+                )
+            except proto.Unauthorized as exc:
+                log.warning("refused node request: %s", exc)
+                return web.json_response({"error": "Unauthorized", "message": str(exc)}, status=401)
+        return await handler(request)
+
+    async def rpc(self, request: web.Request) -> web.StreamResponse:
+        drive = self._drive(request)
+        call = self.rpcs.get(request.match_info["method"])
+        if call is None:
+            return web.json_response(
+                {"error": "DriveError", "message": "no such method"}, status=404
+            )
+        try:
+            args = await request.json()
+            result = await call(drive, args)
+        except StorageError as exc:
+            return _error(exc, 409 if not isinstance(exc, DriveError) else 503)
+        except (ValueError, KeyError, TypeError) as exc:
+            return _error(DriveError(f"bad request: {exc}"), 400)
+        return web.json_response({"result": proto.to_json(result)})
+
+    async def put_shard(self, request: web.Request) -> web.StreamResponse:
+        drive = self._drive(request)
+        try:
+            writer = await drive.create_shard(request.match_info["data_id"])
+        except StorageError as exc:
+            return _error(exc, 503)
+        try:
+            async for chunk in request.content.iter_chunked(_READ_CHUNK):
+                await writer.write([chunk])
+            await writer.finish()
+        except BaseException as exc:
+            await writer.abort()
+            if isinstance(exc, StorageError):
+                return _error(exc, 503)
+            raise
+        return web.json_response({"result": None})
+
+    async def delete_shard(self, request: web.Request) -> web.StreamResponse:
+        drive = self._drive(request)
+        await drive.discard_staged(request.match_info["data_id"])
+        return web.json_response({"result": None})
+
+    async def get_shard(self, request: web.Request) -> web.StreamResponse:
+        drive = self._drive(request)
+        try:
+            offset = int(request.query["offset"])
+            length = int(request.query["length"])
+            data = await drive.read_shard(request.match_info["data_id"], offset, length)
+        except (KeyError, ValueError):
+            return _error(DriveError("bad range"), 400)
+        except DriveNotFound as exc:
+            return _error(exc, 404)
+        except StorageError as exc:
+            return _error(exc, 503)
+        return web.Response(body=data, content_type="application/octet-stream")
+
+    async def live(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response({"status": "ok", "node": self.name})
+
+    async def ready(self, request: web.Request) -> web.StreamResponse:
+        drives: dict[str, dict[str, object]] = {}
+        for name, drive in self.drives.items():
+            try:
+                info = await drive.info()
+                drives[name] = {"ok": True, "free_bytes": info.free_bytes}
+            except StorageError as exc:
+                drives[name] = {"ok": False, "error": str(exc)}
+        ok = all(d["ok"] for d in drives.values())
+        return web.json_response(
+            {"status": "ready" if ok else "degraded", "node": self.name, "drives": drives},
+            status=200 if ok else 503,
+        )
+
+    def app(self) -> web.Application:
+        app = web.Application(
+            middlewares=[self.authenticate],
+            client_max_size=64 * 1024 * 1024,
+            handler_args={"auto_decompress": False, "read_bufsize": 4 * 1024 * 1024},
+        )
+        p = proto.PREFIX
+        app.router.add_post(p + "/rpc/{drive}/{method}", self.rpc)
+        app.router.add_put(p + "/shard/{drive}/{data_id:[0-9a-f]{32}}", self.put_shard)
+        app.router.add_delete(p + "/shard/{drive}/{data_id:[0-9a-f]{32}}", self.delete_shard)
+        app.router.add_get(p + "/shard/{drive}/{data_id:[0-9a-f]{32}}", self.get_shard)
+        app.router.add_get("/_huimin/health/live", self.live)
+        app.router.add_get("/_huimin/health/ready", self.ready)
+        return app

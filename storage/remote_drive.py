@@ -1,0 +1,265 @@
+"""A drive on a storage node, reached over the node protocol: the same Drive protocol as a
+local drive, so the object layer does not know the difference.
+
+One aiohttp session (keep-alive pool) per gateway process is shared by all remote drives.
+Every call has a deadline: a hung node (SIGSTOP, partition) becomes a DriveError after the
+timeout, which the quorum logic treats like any failed drive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import aiohttp
+
+from storage import node_protocol as proto
+from storage.drive import DriveInfo, ListRow
+from storage.errors import DriveError, StorageError
+from storage.records import BucketRecord, ObjectRecord, PartRecord, UploadRecord
+
+_R = TypeVar("_R")
+_END = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    connect_s: float = 2.0
+    rpc_s: float = 10.0  # one index operation
+    io_s: float = 15.0  # one shard read, or one block of a shard write making no progress
+
+
+class NodeClient:
+    """The connection pool and signing for one gateway process."""
+
+    def __init__(self, identity: proto.ClusterIdentity, timeouts: Timeouts = Timeouts()) -> None:
+        self.identity = identity
+        self.timeouts = timeouts
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0, limit_per_host=64, force_close=False),
+                timeout=aiohttp.ClientTimeout(total=None, connect=self.timeouts.connect_s),
+                auto_decompress=False,
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    def headers(self, method: str, path_qs: str) -> dict[str, str]:
+        return proto.sign_headers(self.identity, method, path_qs, int(time.time() * 1000))
+
+
+class RemoteShardWriter:
+    """Streams one shard to the node in a single PUT; ``finish`` ends the body and waits for
+    the node's fsync. Writes block (bounded queue) while the node is slower than the encoder."""
+
+    def __init__(self, drive: RemoteDrive, data_id: str) -> None:
+        self._drive = drive
+        self._data_id = data_id
+        self._queue: asyncio.Queue[object] = asyncio.Queue(maxsize=4)
+        self._task = asyncio.create_task(self._send())
+
+    async def _body(self) -> AsyncIterator[bytes | memoryview]:
+        while True:
+            piece = await self._queue.get()
+            if piece is _END:
+                return
+            assert isinstance(piece, bytes | memoryview)
+            yield piece
+
+    async def _send(self) -> None:
+        path = self._drive.path("shard", self._data_id)
+        client = self._drive.client
+        async with client.session.put(
+            self._drive.base + path, data=self._body(), headers=client.headers("PUT", path)
+        ) as resp:
+            await self._drive.check(resp)
+
+    async def write(self, pieces: Sequence[bytes | memoryview]) -> None:
+        for piece in pieces:
+            if self._task.done():
+                await self._failed()
+            try:
+                await asyncio.wait_for(self._queue.put(piece), self._drive.client.timeouts.io_s)
+            except TimeoutError:
+                raise DriveError(f"{self._drive.name}: shard write timed out") from None
+
+    async def _failed(self) -> None:
+        try:
+            await self._task
+        except StorageError:
+            raise
+        except Exception as exc:
+            raise DriveError(f"{self._drive.name}: {exc!r}") from exc
+        raise DriveError(f"{self._drive.name}: shard upload ended early")
+
+    async def finish(self) -> None:
+        try:
+            await asyncio.wait_for(self._queue.put(_END), self._drive.client.timeouts.io_s)
+            await asyncio.wait_for(asyncio.shield(self._task), self._drive.client.timeouts.io_s)
+        except TimeoutError:
+            raise DriveError(f"{self._drive.name}: shard fsync timed out") from None
+        except StorageError:
+            raise
+        except Exception as exc:
+            raise DriveError(f"{self._drive.name}: {exc!r}") from exc
+
+    async def abort(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(BaseException):
+            await self._task
+        with contextlib.suppress(Exception):
+            await self._drive.call_raw("DELETE", self._drive.path("shard", self._data_id))
+
+
+class RemoteDrive:
+    def __init__(self, client: NodeClient, address: str, node: str, drive: str) -> None:
+        self.client = client
+        self.base = f"http://{address}"
+        self.node = node
+        self.drive = drive
+
+    @property
+    def name(self) -> str:
+        return f"{self.node}/{self.drive}"
+
+    def path(self, kind: str, tail: str) -> str:
+        return f"{proto.PREFIX}/{kind}/{self.drive}/{tail}"
+
+    async def check(self, resp: aiohttp.ClientResponse) -> Any:
+        if resp.status == 200:
+            if resp.content_type == "application/json":
+                return (await resp.json())["result"]
+            return await resp.read()
+        try:
+            doc = await resp.json(content_type=None)
+        except (ValueError, aiohttp.ClientError):
+            doc = {"error": "DriveError", "message": f"HTTP {resp.status}"}
+        raise proto.error_from(doc, self.name)
+
+    async def call_raw(self, method: str, path: str, body: Any = None) -> Any:
+        try:
+            async with asyncio.timeout(self.client.timeouts.rpc_s):
+                async with self.client.session.request(
+                    method, self.base + path, json=body, headers=self.client.headers(method, path)
+                ) as resp:
+                    return await self.check(resp)
+        except StorageError:
+            raise
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise DriveError(f"{self.name}: {exc!r}") from exc
+
+    async def _rpc(self, method: str, decode: Callable[[Any], _R], **args: Any) -> _R:
+        result = await self.call_raw("POST", self.path("rpc", method), proto.to_json(args))
+        return decode(result)
+
+    # Drive protocol ---------------------------------------------------------------------------
+
+    async def info(self) -> DriveInfo:
+        return await self._rpc("info", proto.drive_info)
+
+    async def make_bucket(self, bucket: BucketRecord) -> None:
+        await self._rpc("make_bucket", _none, bucket=bucket)
+
+    async def get_bucket(self, name: str) -> BucketRecord:
+        return await self._rpc("get_bucket", proto.bucket_record, name=name)
+
+    async def list_buckets(self) -> list[BucketRecord]:
+        return await self._rpc("list_buckets", _each(proto.bucket_record))
+
+    async def delete_bucket(self, name: str) -> None:
+        await self._rpc("delete_bucket", _none, name=name)
+
+    async def create_shard(self, data_id: str) -> RemoteShardWriter:
+        return RemoteShardWriter(self, data_id)
+
+    async def read_shard(self, data_id: str, offset: int, length: int) -> bytes:
+        path = self.path("shard", data_id) + f"?offset={offset}&length={length}"
+        try:
+            async with asyncio.timeout(self.client.timeouts.io_s):
+                async with self.client.session.get(
+                    self.base + path, headers=self.client.headers("GET", path)
+                ) as resp:
+                    data = await self.check(resp)
+        except StorageError:
+            raise
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise DriveError(f"{self.name}: {exc!r}") from exc
+        assert isinstance(data, bytes)
+        return data
+
+    async def commit_object(self, record: ObjectRecord, staged: Sequence[str]) -> bool:
+        return await self._rpc("commit_object", bool, record=record, staged=list(staged))
+
+    async def get_versions(self, bucket: str, key: str) -> list[ObjectRecord]:
+        return await self._rpc("get_versions", _each(proto.object_record), bucket=bucket, key=key)
+
+    async def prune_versions(
+        self, bucket: str, key: str, before: tuple[int, str], durable: bool
+    ) -> None:
+        await self._rpc(
+            "prune_versions", _none, bucket=bucket, key=key, before=list(before), durable=durable
+        )
+
+    async def delete_version(self, bucket: str, key: str, version_id: str) -> None:
+        await self._rpc("delete_version", _none, bucket=bucket, key=key, version_id=version_id)
+
+    async def list_versions(
+        self, bucket: str, prefix: str, after: str, limit: int
+    ) -> list[ListRow]:
+        return await self._rpc(
+            "list_versions",
+            _each(proto.list_row),
+            bucket=bucket,
+            prefix=prefix,
+            after=after,
+            limit=limit,
+        )
+
+    async def put_upload(self, upload: UploadRecord) -> None:
+        await self._rpc("put_upload", _none, upload=upload)
+
+    async def get_upload(self, upload_id: str) -> UploadRecord:
+        return await self._rpc("get_upload", proto.upload_record, upload_id=upload_id)
+
+    async def list_uploads(
+        self, bucket: str, prefix: str, after: tuple[str, str], limit: int
+    ) -> list[UploadRecord]:
+        return await self._rpc(
+            "list_uploads",
+            _each(proto.upload_record),
+            bucket=bucket,
+            prefix=prefix,
+            after=list(after),
+            limit=limit,
+        )
+
+    async def commit_part(self, part: PartRecord) -> None:
+        await self._rpc("commit_part", _none, part=part)
+
+    async def list_parts(self, upload_id: str) -> list[PartRecord]:
+        return await self._rpc("list_parts", _each(proto.part_record), upload_id=upload_id)
+
+    async def complete_upload(self, record: ObjectRecord, upload_id: str) -> bool:
+        return await self._rpc("complete_upload", bool, record=record, upload_id=upload_id)
+
+    async def abort_upload(self, upload_id: str) -> None:
+        await self._rpc("abort_upload", _none, upload_id=upload_id)
+
+
+def _none(_: Any) -> None:
+    return None
+
+
+def _each(decode: Callable[[Any], _R]) -> Callable[[Any], list[_R]]:
+    return lambda items: [decode(item) for item in items]
