@@ -233,9 +233,7 @@ def test_multipart(env: Any) -> None:
         p2 = await mp.upload_part("bkt", "k", upload, 2, Body(part2), len(part2))
         small = await mp.upload_part("bkt", "k", upload, 3, Body(b"x"), 1)
         with pytest.raises(PartTooSmall):
-            await mp.complete_upload(
-                "bkt", "k", upload, [(2, p2.etag), (3, small.etag)], {}
-            )
+            await mp.complete_upload("bkt", "k", upload, [(2, p2.etag), (3, small.etag)], {})
         assert [p.number for p in await mp.list_parts("bkt", "k", upload)] == [1, 2, 3]
         info = await mp.complete_upload("bkt", "k", upload, [(1, p1.etag), (2, p2.etag)], {})
         assert info.etag.endswith("-2")

@@ -13,7 +13,8 @@ NEW = ListRow("k", "v2", 2, 20, "e2")
 
 
 @pytest.mark.parametrize(
-    ("k", "m", "wq", "rq"), [(8, 4, 8, 8), (4, 2, 4, 4), (2, 2, 3, 2), (1, 1, 2, 1), (10, 4, 10, 10)]
+    ("k", "m", "wq", "rq"),
+    [(8, 4, 8, 8), (4, 2, 4, 4), (2, 2, 3, 2), (1, 1, 2, 1), (10, 4, 10, 10)],
 )
 def test_quorum_sizes(k: int, m: int, wq: int, rq: int) -> None:
     assert (write_quorum(k, m), read_quorum(k, m)) == (wq, rq)
