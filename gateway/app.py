@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 
 from aiohttp import HttpVersion11, web
@@ -110,11 +110,22 @@ def error_response(error: S3Error, resource: str, request_id: str, head: bool) -
     )
 
 
+AdminHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
 class Gateway:
-    def __init__(self, storage: Storage, config: GatewayConfig, secrets: SecretLookup) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        config: GatewayConfig,
+        secrets: SecretLookup,
+        admin_routes: Mapping[str, AdminHandler] | None = None,
+    ) -> None:
         self.storage = storage
         self.config = config
         self.secrets = secrets
+        # Operator endpoints under /_huimin/ (e.g. "heal/status"); SigV4-signed by a known key.
+        self.admin_routes = dict(admin_routes or {})
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         request_id = uuid.uuid4().hex[:16].upper()
@@ -167,7 +178,21 @@ class Gateway:
             except StorageError as exc:
                 return web.json_response({"status": "unavailable", "reason": str(exc)}, status=503)
             return web.json_response({"status": "ready"})
-        return web.json_response({"error": "not found"}, status=404)
+        handler = self.admin_routes.get(path[len(ADMIN_PREFIX) :])
+        if handler is None:
+            return web.json_response({"error": "not found"}, status=404)
+        try:
+            auth = authenticate(
+                AuthRequest.from_wire(request.method, request.raw_path, request.headers.items()),
+                self.secrets,
+                datetime.now(UTC),
+                max_skew_s=self.config.max_clock_skew_s,
+            )
+            if auth.access_key is None:
+                raise AccessDenied()
+        except S3Error as error:
+            return error_response(error, path, request["request_id"], request.method == "HEAD")
+        return await handler(request)
 
 
 async def _stamp_request_id(request: web.Request, response: web.StreamResponse) -> None:

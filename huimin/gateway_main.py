@@ -6,7 +6,7 @@ import logging
 
 from erasure.selftest import self_test
 from huimin import process
-from huimin.process import gateway_app, print_endpoint, start_site, wait_for_stop
+from huimin.process import gateway_app, healing, print_endpoint, start_site, wait_for_stop
 from huimin.settings import Settings
 from huimin.topology import erasure_set_drives, load_topology
 from storage.buckets import ErasureBuckets
@@ -47,14 +47,18 @@ async def serve(settings: Settings) -> None:
         inline_threshold=settings.inline_threshold_bytes,
     )
     sets = ErasureSets(settings.deployment_id, drives, params)
-    storage = storage_over(sets, settings.min_part_size_bytes)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    healer, heal_service = healing(sets, settings, settings.data_dir)
+    storage = storage_over(sets, settings.min_part_size_bytes, missed=healer.enqueue)
     try:
         added = await ErasureBuckets(sets).sync()
         if added:
             log.info("gave %d bucket records to drives that lacked them", added)
     except StorageError as exc:  # nodes still starting: the next start-up syncs
         log.warning("bucket sync skipped: %s", exc)
-    runner, endpoint = await start_site(gateway_app(storage, settings, root), settings.listen)
+    runner, endpoint = await start_site(
+        gateway_app(storage, settings, root, heal_service.routes()), settings.listen
+    )
     print_endpoint(
         endpoint,
         root,
@@ -62,7 +66,9 @@ async def serve(settings: Settings) -> None:
         f"topology:   {topology.name} v{topology.version}: {len(topology.nodes)} nodes, "
         f"{len(drives)} drives, EC {params.k}+{params.m}",
     )
+    heal_service.start()
     await wait_for_stop()
+    await heal_service.stop()
     await runner.cleanup()
     await client.close()
 

@@ -6,17 +6,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from gateway.app import Gateway, make_app
+from gateway.app import AdminHandler, Gateway, make_app
 from gateway.context import GatewayConfig
+from huimin.healing import HealService
 from huimin.logs import setup_logging
 from huimin.settings import Settings
 from huimin.tuning import tune_malloc
 from storage.api import Storage
+from storage.heal import Healer
+from storage.sets import ErasureSets
 from tenants.credentials import Credential, CredentialStore
 
 log = logging.getLogger("huimin")
@@ -50,7 +54,12 @@ async def wait_for_stop() -> None:
     log.info("shutting down")
 
 
-def gateway_app(storage: Storage, settings: Settings, root: Credential) -> web.Application:
+def gateway_app(
+    storage: Storage,
+    settings: Settings,
+    root: Credential,
+    admin_routes: Mapping[str, AdminHandler] | None = None,
+) -> web.Application:
     config = GatewayConfig(
         region=settings.region,
         owner_id=root.access_key,
@@ -59,7 +68,17 @@ def gateway_app(storage: Storage, settings: Settings, root: Credential) -> web.A
         virtual_host_suffix=settings.virtual_host_suffix,
         max_clock_skew_s=settings.max_clock_skew_s,
     )
-    return make_app(Gateway(storage, config, CredentialStore([root]).secret_for))
+    return make_app(Gateway(storage, config, CredentialStore([root]).secret_for, admin_routes))
+
+
+def healing(sets: ErasureSets, settings: Settings, state_dir: Path) -> tuple[Healer, HealService]:
+    """The heal queue + scanner of this process, configured from settings."""
+    healer = Healer(
+        sets,
+        rate_bytes_per_s=settings.heal_rate_mb_s * 1e6 or None,
+        state_path=state_dir / "heal-state.json",
+    )
+    return healer, HealService(healer, settings.heal_scan_interval_s, settings.scrub_interval_s)
 
 
 def print_endpoint(endpoint: str, root: Credential, settings: Settings, detail: str) -> None:

@@ -7,7 +7,7 @@ import logging
 from erasure.codec import get_codec
 from erasure.selftest import self_test
 from huimin import process
-from huimin.process import gateway_app, print_endpoint, start_site, wait_for_stop
+from huimin.process import gateway_app, healing, print_endpoint, start_site, wait_for_stop
 from huimin.settings import Settings
 from storage.buckets import ErasureBuckets
 from storage.sets import ECParams, ErasureSets
@@ -33,11 +33,14 @@ async def serve(settings: Settings) -> None:
     sets = ErasureSets(
         deployment_id(data_dir, settings.drives, params.k + params.m), list(drives.drives), params
     )
-    storage = storage_over(sets, settings.min_part_size_bytes)
+    healer, heal_service = healing(sets, settings, data_dir)
+    storage = storage_over(sets, settings.min_part_size_bytes, missed=healer.enqueue)
     added = await ErasureBuckets(sets).sync()
     if added:
         log.info("gave %d bucket records to drives that lacked them", added)
-    runner, endpoint = await start_site(gateway_app(storage, settings, root), settings.listen)
+    runner, endpoint = await start_site(
+        gateway_app(storage, settings, root, heal_service.routes()), settings.listen
+    )
     print_endpoint(
         endpoint,
         root,
@@ -45,7 +48,9 @@ async def serve(settings: Settings) -> None:
         f"data:       {data_dir.resolve()} ({settings.drives} drives, "
         f"EC {params.k}+{params.m}, codec {params.codec})",
     )
+    heal_service.start()
     await wait_for_stop()
+    await heal_service.stop()
     await runner.cleanup()
     drives.close()
 

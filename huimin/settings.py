@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     name: str | None = Field(default=None, description="this node's name in the topology")
     drive_root: Path | None = Field(default=None, description="folder of this node's drives")
     node_timeout_s: float = Field(default=10.0, gt=0, description="deadline of one node call")
+    # Healing: rebuild rate cap (0 = unlimited), how often every key is checked, and how often
+    # a check also re-reads every shard to verify its hashes (a scrub).
+    heal_rate_mb_s: float = Field(default=200.0, ge=0)
+    heal_scan_interval_s: float = Field(default=3600.0, gt=0)
+    scrub_interval_s: float = Field(default=7 * 86400.0, gt=0)
 
     def ec_check(self) -> None:
         if self.codec not in CODECS:

@@ -59,9 +59,16 @@ class ErasureReader:
 
 
 class ErasureObjects:
-    def __init__(self, sets: ErasureSets, clock: Clock = time.time_ns) -> None:
+    def __init__(
+        self,
+        sets: ErasureSets,
+        clock: Clock = time.time_ns,
+        missed: Callable[[str, str], None] | None = None,
+    ) -> None:
         self.sets = sets
         self.clock = clock
+        # Told about every write that reached quorum but not every drive (the heal queue).
+        self.missed = missed
 
     def _layout(self) -> Layout:
         p = self.sets.params
@@ -143,6 +150,8 @@ class ErasureObjects:
                 committed, lambda d: d.delete_version(record.bucket, record.key, record.version_id)
             )
             raise
+        if self.missed is not None and any(o is not None for o in done):
+            self.missed(record.bucket, record.key)
         if any(r is not False for r in results):
             await self._prune(oset, record.bucket, record.key, record.order, durable=False)
 

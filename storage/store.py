@@ -6,6 +6,7 @@ import json
 import logging
 import sqlite3
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +30,10 @@ def build_storage(
     return storage_over(ErasureSets(deployment_id, drives, params), min_part_size)
 
 
-def storage_over(sets: ErasureSets, min_part_size: int) -> Storage:
-    objects = ErasureObjects(sets)
+def storage_over(
+    sets: ErasureSets, min_part_size: int, missed: Callable[[str, str], None] | None = None
+) -> Storage:
+    objects = ErasureObjects(sets, missed=missed)
     return Storage(
         buckets=ErasureBuckets(sets),
         objects=objects,

@@ -259,13 +259,18 @@ class ShardSource:
         self.part_index = part_index
         self.bad: set[int] = set()  # shard indexes that failed; never retried in this stream
 
-    async def _fetch(self, shard: int, first: int, last: int) -> list[memoryview]:
-        """Verified payloads of blocks first..last of one shard."""
-        drive, rec = self.holders[shard]
+    def span(self, first: int, last: int) -> tuple[int, int]:
+        """Byte range [start, end) of framed blocks first..last in a shard file."""
         start = self.layout.shard_block_offset(first)
         end = self.layout.shard_block_offset(last) + self.layout.framed_block_size(
             self.layout.block_len(self.part_size, last)
         )
+        return start, end
+
+    async def fetch(self, shard: int, first: int, last: int) -> list[memoryview]:
+        """Verified payloads of blocks first..last of one shard."""
+        drive, rec = self.holders[shard]
+        start, end = self.span(first, last)
         part = rec.parts[self.part_index]
         if part.data_id is None:
             if rec.inline is None:
@@ -310,7 +315,7 @@ class ShardSource:
             if len(batch) < need:
                 raise QuorumNotReached(f"only {len(got) + len(batch)} of {k} shards readable")
             results = await asyncio.gather(
-                *(self._fetch(s, first, last) for s in batch), return_exceptions=True
+                *(self.fetch(s, first, last) for s in batch), return_exceptions=True
             )
             for s, r in zip(batch, results, strict=True):
                 if isinstance(r, BaseException):
