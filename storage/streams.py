@@ -19,6 +19,7 @@ from erasure.layout import Layout
 from storage.api import UploadBody
 from storage.drive import BlockingShardWriter, Drive, ShardWriter
 from storage.errors import BitrotError, DriveError, IncompleteUpload, QuorumNotReached
+from storage.metrics import record_degraded_read
 from storage.records import ObjectRecord, PartRef
 from storage.sets import ObjectSet, each
 
@@ -82,27 +83,48 @@ class ShardWriters:
         ]
         await self._write_all(lambda p: [headers[p]])
 
-    async def write_block(self, encoded: EncodedBlock) -> None:
-        def pieces(p: int) -> list[bytes]:
-            digest, payload = encoded.pieces[self.oset.shard_of(p)]
+    def pieces(self, encoded: EncodedBlock) -> Callable[[int], list[bytes]]:
+        """Drive position -> the framed pieces of its shard of ``encoded``."""
+
+        def at(position: int) -> list[bytes]:
+            digest, payload = encoded.pieces[self.oset.shard_of(position)]
             return [digest, payload]
 
-        await self._write_all(pieces)
+        return at
 
-    async def _write_all(self, pieces_for: Callable[[int], list[bytes]]) -> None:
-        """Write every live shard; local shards in one thread hop instead of one per drive."""
-        live = [(p, w) for p, w in enumerate(self.writers) if w is not None]
+    async def write_block(self, encoded: EncodedBlock) -> None:
+        await self._write_all(self.pieces(encoded))
+
+    @property
+    def all_local(self) -> bool:
         # A plain attribute check: isinstance() on a runtime Protocol costs ~10 µs per call.
-        local = [(p, w) for p, w in live if hasattr(w, "write_blocking")]
+        return all(w is None or hasattr(w, "write_blocking") for w in self.writers)
 
-        def write_local() -> list[tuple[int, DriveError]]:
-            failed = []
-            for p, w in local:
+    def write_local_now(
+        self, pieces_for: Callable[[int], list[bytes]]
+    ) -> list[tuple[int, DriveError]]:
+        """Write every live local shard from this (worker) thread; the failures."""
+        failed = []
+        for p, w in enumerate(self.writers):
+            if w is not None and hasattr(w, "write_blocking"):
                 try:
                     cast(BlockingShardWriter, w).write_blocking(pieces_for(p))
                 except DriveError as exc:
                     failed.append((p, exc))
-            return failed
+        return failed
+
+    async def drop(self, failures: Sequence[tuple[int, DriveError]]) -> None:
+        """Stop writing to drives that failed; raise when quorum is lost."""
+        for p, exc in failures:
+            log.warning("shard write failed on %s: %s", self.oset.drives[p].name, exc)
+            writer = self.writers[p]
+            self.writers[p] = None
+            if writer is not None:
+                await _quietly(writer.abort())
+        self._check()
+
+    async def _write_all(self, pieces_for: Callable[[int], list[bytes]]) -> None:
+        """Write every live shard; local shards in one thread hop instead of one per drive."""
 
         async def one(p: int, w: ShardWriter) -> list[tuple[int, DriveError]]:
             try:
@@ -111,17 +133,14 @@ class ShardWriters:
                 return [(p, exc)]
             return []
 
-        jobs = [one(p, w) for p, w in live if not hasattr(w, "write_blocking")]
-        if local:
-            jobs.append(asyncio.to_thread(write_local))
-        for failures in await asyncio.gather(*jobs):
-            for p, exc in failures:
-                log.warning("shard write failed on %s: %s", self.oset.drives[p].name, exc)
-                writer = self.writers[p]
-                self.writers[p] = None
-                if writer is not None:
-                    await _quietly(writer.abort())
-        self._check()
+        remote = [
+            one(p, w)
+            for p, w in enumerate(self.writers)
+            if w is not None and not hasattr(w, "write_blocking")
+        ]
+        local = asyncio.to_thread(self.write_local_now, pieces_for)
+        results = await asyncio.gather(local, *remote)
+        await self.drop([f for failures in results for f in failures])
 
     async def finish(self) -> None:
         async def one(p: int, w: ShardWriter) -> None:
@@ -147,6 +166,17 @@ class ShardWriters:
         alive = sum(self.ok)
         if alive < self.quorum:
             raise QuorumNotReached(f"{alive} drives writable, {self.quorum} needed")
+
+
+def _encode_and_write(
+    writers: ShardWriters,
+    codec: Codec,
+    block: bytes | bytearray | memoryview,
+    block_index: int,
+    body: UploadBody,
+) -> list[tuple[int, DriveError]]:
+    encoded = encode_block(codec, block, block_index, body)
+    return writers.write_local_now(writers.pieces(encoded))
 
 
 async def _quietly(aw: Awaitable[None]) -> None:
@@ -213,11 +243,19 @@ async def write_part(
                 remaining -= len(block)
                 if remaining:
                     reading = asyncio.create_task(body.read(min(layout.block_size, remaining)))
-                encoded = await asyncio.to_thread(encode_block, codec, block, block_index, body)
+                if writers.all_local:
+                    # Local drives: encode and write in the same thread hop (the next block is
+                    # read from the client meanwhile).
+                    failures = await asyncio.to_thread(
+                        _encode_and_write, writers, codec, block, block_index, body
+                    )
+                    await writers.drop(failures)
+                else:
+                    encoded = await asyncio.to_thread(encode_block, codec, block, block_index, body)
+                    if writing is not None:
+                        await writing
+                    writing = asyncio.create_task(writers.write_block(encoded))
                 block_index += 1
-                if writing is not None:
-                    await writing
-                writing = asyncio.create_task(writers.write_block(encoded))
             if writing is not None:
                 await writing
                 writing = None
@@ -322,6 +360,7 @@ class ShardSource:
                     if not isinstance(r, Exception):
                         raise r
                     log.warning("degraded read: shard %d: %s", s, r)
+                    record_degraded_read(self.holders[s][0], r)
                     self.bad.add(s)
                 else:
                     got[s] = r
