@@ -6,6 +6,7 @@ import logging
 
 from erasure.selftest import self_test
 from huimin import process
+from huimin.observability import Observability
 from huimin.process import gateway_app, healing, print_endpoint, start_site, wait_for_stop
 from huimin.settings import Settings
 from huimin.topology import erasure_set_drives, load_topology
@@ -46,7 +47,8 @@ async def serve(settings: Settings) -> None:
         block_size=erasure.block_size_bytes,
         inline_threshold=settings.inline_threshold_bytes,
     )
-    sets = ErasureSets(settings.deployment_id, drives, params)
+    obs = Observability()
+    sets = ErasureSets(settings.deployment_id, obs.meter(drives), params)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     healer, heal_service = healing(sets, settings, settings.data_dir)
     storage = storage_over(sets, settings.min_part_size_bytes, missed=healer.enqueue)
@@ -56,9 +58,9 @@ async def serve(settings: Settings) -> None:
             log.info("gave %d bucket records to drives that lacked them", added)
     except StorageError as exc:  # nodes still starting: the next start-up syncs
         log.warning("bucket sync skipped: %s", exc)
-    runner, endpoint = await start_site(
-        gateway_app(storage, settings, root, heal_service.routes()), settings.listen
-    )
+    app = gateway_app(storage, settings, root, heal_service.routes())
+    obs.install_gateway(app, sets, lambda: healer.stats)
+    runner, endpoint = await start_site(app, settings.listen)
     print_endpoint(
         endpoint,
         root,

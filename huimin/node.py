@@ -6,6 +6,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 
 from huimin import process
+from huimin.observability import METRICS_PATH, metrics_handler, new_registry
 from huimin.process import start_site, wait_for_stop
 from huimin.settings import Settings
 from huimin.topology import load_topology
@@ -38,7 +39,9 @@ async def serve(settings: Settings) -> None:
     executor = ThreadPoolExecutor(max_workers=settings.io_threads, thread_name_prefix="drive-io")
     drives = {d.name: LocalDrive(settings.drive_root / d.name, executor) for d in node.drives}
     identity = ClusterIdentity(deployment, topology.version, secret)
-    runner, endpoint = await start_site(NodeServer(name, drives, identity).app(), settings.listen)
+    app = NodeServer(name, drives, identity).app()
+    app.router.add_get(METRICS_PATH, metrics_handler(new_registry()))  # process metrics
+    runner, endpoint = await start_site(app, settings.listen)
     print(f"Huimin node {name}: {endpoint} ({len(drives)} drives)", flush=True)
     await wait_for_stop()
     await runner.cleanup()

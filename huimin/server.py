@@ -7,6 +7,7 @@ import logging
 from erasure.codec import get_codec
 from erasure.selftest import self_test
 from huimin import process
+from huimin.observability import Observability
 from huimin.process import gateway_app, healing, print_endpoint, start_site, wait_for_stop
 from huimin.settings import Settings
 from storage.buckets import ErasureBuckets
@@ -30,17 +31,20 @@ async def serve(settings: Settings) -> None:
         block_size=settings.block_size_bytes,
         inline_threshold=settings.inline_threshold_bytes,
     )
+    obs = Observability()
     sets = ErasureSets(
-        deployment_id(data_dir, settings.drives, params.k + params.m), list(drives.drives), params
+        deployment_id(data_dir, settings.drives, params.k + params.m),
+        obs.meter(drives.drives),
+        params,
     )
     healer, heal_service = healing(sets, settings, data_dir)
     storage = storage_over(sets, settings.min_part_size_bytes, missed=healer.enqueue)
     added = await ErasureBuckets(sets).sync()
     if added:
         log.info("gave %d bucket records to drives that lacked them", added)
-    runner, endpoint = await start_site(
-        gateway_app(storage, settings, root, heal_service.routes()), settings.listen
-    )
+    app = gateway_app(storage, settings, root, heal_service.routes())
+    obs.install_gateway(app, sets, lambda: healer.stats)
+    runner, endpoint = await start_site(app, settings.listen)
     print_endpoint(
         endpoint,
         root,

@@ -1,4 +1,4 @@
-"""The topology file: nodes, their drives, the erasure-set shape and pools (TOML, validated on load).
+"""The topology file: nodes, drives, erasure-set shape and pools (TOML, validated on load).
 
 ```toml
 name = "local"
@@ -158,7 +158,9 @@ class Topology(_Model):
         if self.pools is not None:
             listed = [n for pool in self.pools for n in pool.nodes]
             known = {n.name for n in self.nodes}
-            problems = [f"unknown node(s) {sorted(set(listed) - known)}"] if set(listed) - known else []
+            problems = (
+                [f"unknown node(s) {sorted(set(listed) - known)}"] if set(listed) - known else []
+            )
             if _duplicates(listed):
                 problems.append(f"node(s) {_duplicates(listed)} in more than one pool")
             if known - set(listed):
@@ -294,3 +296,123 @@ def with_addresses(topology: Topology, addresses: dict[str, str]) -> Topology:
 
 def is_valid_name(name: str) -> bool:
     return re.fullmatch(_NAME, name) is not None
+
+
+def rebuild_seconds(drive_bytes: int, rebuild_rate_mb_s: float) -> float:
+    """Time to rebuild one lost drive when ``rebuild_rate_mb_s`` MB/s (10^6) of its shard data is
+    rebuilt. Each rebuilt byte needs k bytes read from the survivors (k shards decode one), so the
+    survivors together read k x the drive's size at k x the rate, in parallel.
+
+    REQUIREMENTS.md's figure: an 8 TB drive at 200 MB/s takes ~11 h (and reads 8 x 8 TB = 64 TB
+    from the survivors for EC 8+4); at 50 MB/s ~44 h.
+
+    >>> round(rebuild_seconds(8 * 10**12, 200) / 3600, 1)
+    11.1
+    >>> round(rebuild_seconds(8 * 10**12, 50) / 3600, 1)
+    44.4
+    """
+    if rebuild_rate_mb_s <= 0:
+        raise ValueError(f"rebuild rate must be > 0 MB/s, got {rebuild_rate_mb_s}")
+    return drive_bytes / (rebuild_rate_mb_s * 10**6)
+
+
+def node_losses_tolerated(shards_per_node: Sequence[int], m: int) -> tuple[int, ...]:
+    """Drives one set can still lose after losing any n whole nodes, for n = 0, 1, ... while
+    non-negative. The worst n nodes are the n holding most of the set's shards.
+
+    6 nodes x 2 shards of an 8+4 set: any 4 drives, or 1 node + 2 drives, or 2 nodes:
+
+    >>> node_losses_tolerated([2, 2, 2, 2, 2, 2], 4)
+    (4, 2, 0)
+
+    4 nodes x 3 shards (48 drives in sets of 12): one node + one drive:
+
+    >>> node_losses_tolerated([3, 3, 3, 3], 4)
+    (4, 1)
+    """
+    worst_first = sorted(shards_per_node, reverse=True)
+    left = [m]
+    for count in worst_first:
+        if left[-1] - count < 0:
+            break
+        left.append(left[-1] - count)
+    return tuple(left)
+
+
+@dataclass(frozen=True, slots=True)
+class CapacityReport:
+    """Capacity and failure tolerance of a topology; see ``capacity_report``."""
+
+    name: str
+    version: int
+    k: int
+    m: int
+    codec: str
+    node_count: int
+    drive_count: int
+    pool_count: int
+    sets: tuple[tuple[DriveRef, ...], ...]
+    raw_bytes: int
+    usable_bytes: int
+    drives_tolerated: int  # any this many drives, wherever they are
+    nodes_tolerated: int  # any this many whole nodes
+    drives_after_node_losses: tuple[int, ...]  # [n]: drives still tolerated after n nodes died
+    max_shards_per_node: int  # of one set on one node
+    largest_drive_bytes: int
+    rebuild_rate_mb_s: float
+    rebuild_s: float  # one largest drive at rebuild_rate_mb_s of rebuilt data
+    rebuild_read_bytes: int  # read from the survivors for that rebuild (k x the drive)
+
+
+def capacity_report(topology: Topology, rebuild_rate_mb_s: float = 200) -> CapacityReport:
+    """Raw and usable capacity, failure tolerance and one drive's rebuild time.
+
+    Model:
+    - usable: each set stores k data shards per k+m written, all shards of an object the same
+      size, so a set is full when its smallest drive is: usable = sum over sets of
+      k x smallest drive of the set, which is raw x k/(k+m) when drives are equal. Rebuild
+      headroom and metadata are not subtracted.
+    - drives: any m drives may fail (worst case: all in one set).
+    - nodes: a set survives losing n nodes while the n nodes holding most of its shards hold
+      <= m of them (for equal spreads: floor(m / shards per node)); the cluster survives the
+      minimum over its sets.
+    - rebuild: one largest drive rebuilt at ``rebuild_rate_mb_s`` of rebuilt shard data, reading
+      k x its size from the survivors (``rebuild_seconds``).
+
+    The city's array, 6 nodes x 4 x 8 TB, EC 8+4: 192 TB raw, 128 TB usable, two shards of each
+    set per node -> any 2 nodes (or 1 node + 2 drives, or any 4 drives); 11.1 h per drive at
+    200 MB/s.
+    """
+    e = topology.erasure
+    capacity = {
+        DriveRef(n.name, d.name): d.capacity_bytes for n in topology.nodes for d in n.drives
+    }
+    sets = erasure_set_drives(topology)
+    per_set_losses = [
+        node_losses_tolerated(list(Counter(d.node for d in s).values()), e.parity_shards)
+        for s in sets
+    ]
+    nodes_tolerated = min(len(losses) - 1 for losses in per_set_losses)
+    after = tuple(min(losses[n] for losses in per_set_losses) for n in range(nodes_tolerated + 1))
+    largest = max(capacity.values())
+    return CapacityReport(
+        name=topology.name,
+        version=topology.version,
+        k=e.data_shards,
+        m=e.parity_shards,
+        codec=e.codec,
+        node_count=len(topology.nodes),
+        drive_count=len(capacity),
+        pool_count=len(topology.pool_nodes()),
+        sets=tuple(tuple(s) for s in sets),
+        raw_bytes=sum(capacity.values()),
+        usable_bytes=sum(e.data_shards * min(capacity[d] for d in s) for s in sets),
+        drives_tolerated=e.parity_shards,
+        nodes_tolerated=nodes_tolerated,
+        drives_after_node_losses=after,
+        max_shards_per_node=max(max(Counter(d.node for d in s).values()) for s in sets),
+        largest_drive_bytes=largest,
+        rebuild_rate_mb_s=rebuild_rate_mb_s,
+        rebuild_s=rebuild_seconds(largest, rebuild_rate_mb_s),
+        rebuild_read_bytes=e.data_shards * largest,
+    )

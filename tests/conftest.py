@@ -19,6 +19,8 @@ import pytest
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+pytest_plugins = ["tests.cluster_fixtures"]
+
 ACCESS_KEY = "HMTESTACCESSKEY00001"
 SECRET_KEY = "test-secret-key-0123456789abcdefghij"
 REGION = "us-east-1"
