@@ -31,7 +31,7 @@ async def serve(settings: Settings) -> None:
     )
     identity = ClusterIdentity(settings.deployment_id, topology.version, settings.cluster_secret)
     client = NodeClient(
-        identity, Timeouts(rpc_s=settings.node_timeout_s, io_s=settings.node_timeout_s * 1.5)
+        identity, Timeouts(rpc_s=settings.node_timeout_s, io_s=settings.node_timeout_s * 3)
     )
     address = {n.name: n.address for n in topology.nodes}
     drives = [

@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     cluster_secret: str | None = None
     name: str | None = Field(default=None, description="this node's name in the topology")
     drive_root: Path | None = Field(default=None, description="folder of this node's drives")
-    node_timeout_s: float = Field(default=10.0, gt=0, description="deadline of one node call")
+    node_timeout_s: float = Field(default=3.0, gt=0, description="deadline of one node call")
     # Healing: rebuild rate cap (0 = unlimited), how often every key is checked, and how often
     # a check also re-reads every shard to verify its hashes (a scrub).
     heal_rate_mb_s: float = Field(default=200.0, ge=0)

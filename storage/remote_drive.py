@@ -29,8 +29,9 @@ _END = object()
 @dataclass(frozen=True, slots=True)
 class Timeouts:
     connect_s: float = 2.0
-    rpc_s: float = 10.0  # one index operation
-    io_s: float = 15.0  # one shard read, or one block of a shard write making no progress
+    rpc_s: float = 3.0  # one index operation
+    io_s: float = 10.0  # one shard read, or one block of a shard write making no progress
+    probe_s: float = 1.0  # how often a node marked down is probed
 
 
 class NodeClient:
@@ -40,6 +41,33 @@ class NodeClient:
         self.identity = identity
         self.timeouts = timeouts
         self._session: aiohttp.ClientSession | None = None
+        # Nodes that timed out or refused connections: calls to them fail at once (instead of
+        # each waiting out a timeout) until a background probe finds the node answering again.
+        self.down: set[str] = set()
+        self._probes: dict[str, asyncio.Task[None]] = {}
+
+    def ensure_up(self, base: str, name: str) -> None:
+        if base in self.down:
+            raise DriveError(f"{name}: node unreachable (marked down, probing)")
+
+    def mark_down(self, base: str) -> None:
+        if base in self.down:
+            return
+        self.down.add(base)
+        self._probes[base] = asyncio.create_task(self._probe(base))
+
+    async def _probe(self, base: str) -> None:
+        while True:
+            await asyncio.sleep(self.timeouts.probe_s)
+            try:
+                async with asyncio.timeout(self.timeouts.probe_s):
+                    async with self.session.get(base + "/_huimin/health/live") as resp:
+                        if resp.status == 200:
+                            break
+            except (TimeoutError, aiohttp.ClientError, OSError):
+                continue
+        self.down.discard(base)
+        self._probes.pop(base, None)
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -52,6 +80,8 @@ class NodeClient:
         return self._session
 
     async def close(self) -> None:
+        for task in self._probes.values():
+            task.cancel()
         if self._session is not None:
             await self._session.close()
 
@@ -92,6 +122,7 @@ class RemoteShardWriter:
             try:
                 await asyncio.wait_for(self._queue.put(piece), self._drive.client.timeouts.io_s)
             except TimeoutError:
+                self._drive.client.mark_down(self._drive.base)
                 raise DriveError(f"{self._drive.name}: shard write timed out") from None
 
     async def _failed(self) -> None:
@@ -100,6 +131,8 @@ class RemoteShardWriter:
         except StorageError:
             raise
         except Exception as exc:
+            if isinstance(exc, aiohttp.ClientConnectionError | OSError):
+                self._drive.client.mark_down(self._drive.base)
             raise DriveError(f"{self._drive.name}: {exc!r}") from exc
         raise DriveError(f"{self._drive.name}: shard upload ended early")
 
@@ -108,10 +141,13 @@ class RemoteShardWriter:
             await asyncio.wait_for(self._queue.put(_END), self._drive.client.timeouts.io_s)
             await asyncio.wait_for(asyncio.shield(self._task), self._drive.client.timeouts.io_s)
         except TimeoutError:
+            self._drive.client.mark_down(self._drive.base)
             raise DriveError(f"{self._drive.name}: shard fsync timed out") from None
         except StorageError:
             raise
         except Exception as exc:
+            if isinstance(exc, aiohttp.ClientConnectionError | OSError):
+                self._drive.client.mark_down(self._drive.base)
             raise DriveError(f"{self._drive.name}: {exc!r}") from exc
 
     async def abort(self) -> None:
@@ -148,6 +184,7 @@ class RemoteDrive:
         raise proto.error_from(doc, self.name)
 
     async def call_raw(self, method: str, path: str, body: Any = None) -> Any:
+        self.client.ensure_up(self.base, self.name)
         try:
             async with asyncio.timeout(self.client.timeouts.rpc_s):
                 async with self.client.session.request(
@@ -157,7 +194,13 @@ class RemoteDrive:
         except StorageError:
             raise
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            self._unreachable(exc)
             raise DriveError(f"{self.name}: {exc!r}") from exc
+
+    def _unreachable(self, exc: BaseException) -> None:
+        """Timeouts and connection failures mark the node down (not HTTP error answers)."""
+        if isinstance(exc, TimeoutError | aiohttp.ClientConnectionError | OSError):
+            self.client.mark_down(self.base)
 
     async def _rpc(self, method: str, decode: Callable[[Any], _R], **args: Any) -> _R:
         result = await self.call_raw("POST", self.path("rpc", method), proto.to_json(args))
@@ -181,10 +224,12 @@ class RemoteDrive:
         await self._rpc("delete_bucket", _none, name=name)
 
     async def create_shard(self, data_id: str) -> RemoteShardWriter:
+        self.client.ensure_up(self.base, self.name)
         return RemoteShardWriter(self, data_id)
 
     async def read_shard(self, data_id: str, offset: int, length: int) -> bytes:
         path = self.path("shard", data_id) + f"?offset={offset}&length={length}"
+        self.client.ensure_up(self.base, self.name)
         try:
             async with asyncio.timeout(self.client.timeouts.io_s):
                 async with self.client.session.get(
@@ -194,6 +239,7 @@ class RemoteDrive:
         except StorageError:
             raise
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            self._unreachable(exc)
             raise DriveError(f"{self.name}: {exc!r}") from exc
         assert isinstance(data, bytes)
         return data
