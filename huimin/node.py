@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from huimin import process
 from huimin.observability import METRICS_PATH, metrics_handler, new_registry
-from huimin.process import start_site, wait_for_stop
+from huimin.process import server_tls, start_site, wait_for_stop
 from huimin.settings import Settings
 from huimin.topology import load_topology
 from storage.local_drive import LocalDrive
@@ -41,7 +41,7 @@ async def serve(settings: Settings) -> None:
     identity = ClusterIdentity(deployment, topology.version, secret)
     app = NodeServer(name, drives, identity).app()
     app.router.add_get(METRICS_PATH, metrics_handler(new_registry()))  # process metrics
-    runner, endpoint = await start_site(app, settings.listen)
+    runner, endpoint = await start_site(app, settings.listen, server_tls(settings))
     print(f"Huimin node {name}: {endpoint} ({len(drives)} drives)", flush=True)
     await wait_for_stop()
     await runner.cleanup()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import ssl
 from collections.abc import Coroutine, Mapping
 from pathlib import Path
 from typing import Any
@@ -32,17 +33,38 @@ def split_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
-def url_of(host: str, port: int) -> str:
-    return f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+def url_of(host: str, port: int, tls: bool = False) -> str:
+    return f"{'https' if tls else 'http'}://{host if ':' not in host else f'[{host}]'}:{port}"
 
 
-async def start_site(app: web.Application, listen: str) -> tuple[web.AppRunner, str]:
+def server_tls(settings: Settings) -> ssl.SSLContext | None:
+    """The listener's TLS context (TLS 1.2+), or None for plain HTTP."""
+    if settings.tls_cert_file is None or settings.tls_key_file is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(settings.tls_cert_file, settings.tls_key_file)
+    return context
+
+
+def node_client_tls(settings: Settings) -> ssl.SSLContext | None:
+    """How a gateway verifies nodes over TLS, or None for plain HTTP to nodes."""
+    if settings.node_tls_ca_file is None:
+        return None
+    context = ssl.create_default_context(cafile=str(settings.node_tls_ca_file))
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+async def start_site(
+    app: web.Application, listen: str, tls: ssl.SSLContext | None = None
+) -> tuple[web.AppRunner, str]:
     runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
     await runner.setup()
     host, port = split_listen(listen)
-    site = web.TCPSite(runner, host, port, reuse_address=True, backlog=1024)
+    site = web.TCPSite(runner, host, port, reuse_address=True, backlog=1024, ssl_context=tls)
     await site.start()
-    return runner, url_of(host, port)
+    return runner, url_of(host, port, tls is not None)
 
 
 async def wait_for_stop() -> None:

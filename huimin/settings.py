@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     name: str | None = Field(default=None, description="this node's name in the topology")
     drive_root: Path | None = Field(default=None, description="folder of this node's drives")
     node_timeout_s: float = Field(default=3.0, gt=0, description="deadline of one node call")
+    # TLS: this process's listener (S3 on a gateway, node protocol on a node) serves HTTPS when
+    # a certificate and key are given; a gateway talks HTTPS to nodes when node_tls_ca_file is
+    # set (the CA that signed the nodes' certificates).
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    node_tls_ca_file: Path | None = None
     # Healing: rebuild rate cap (0 = unlimited), how often every key is checked, and how often
     # a check also re-reads every shard to verify its hashes (a scrub).
     heal_rate_mb_s: float = Field(default=200.0, ge=0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -37,9 +38,16 @@ class Timeouts:
 class NodeClient:
     """The connection pool and signing for one gateway process."""
 
-    def __init__(self, identity: proto.ClusterIdentity, timeouts: Timeouts = Timeouts()) -> None:
+    def __init__(
+        self,
+        identity: proto.ClusterIdentity,
+        timeouts: Timeouts = Timeouts(),
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.identity = identity
         self.timeouts = timeouts
+        self.tls = tls
+        self.scheme = "https" if tls is not None else "http"
         self._session: aiohttp.ClientSession | None = None
         # Nodes that timed out or refused connections: calls to them fail at once (instead of
         # each waiting out a timeout) until a background probe finds the node answering again.
@@ -73,7 +81,9 @@ class NodeClient:
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0, limit_per_host=64, force_close=False),
+                connector=aiohttp.TCPConnector(
+                    limit=0, limit_per_host=64, force_close=False, ssl=self.tls or False
+                ),
                 timeout=aiohttp.ClientTimeout(total=None, connect=self.timeouts.connect_s),
                 auto_decompress=False,
             )
@@ -161,7 +171,7 @@ class RemoteShardWriter:
 class RemoteDrive:
     def __init__(self, client: NodeClient, address: str, node: str, drive: str) -> None:
         self.client = client
-        self.base = f"http://{address}"
+        self.base = f"{client.scheme}://{address}"
         self.node = node
         self.drive = drive
 
