@@ -7,7 +7,15 @@ import logging
 from erasure.selftest import self_test
 from huimin import process
 from huimin.observability import Observability
-from huimin.process import gateway_app, healing, print_endpoint, start_site, wait_for_stop
+from huimin.process import (
+    gateway_app,
+    healing,
+    node_client_tls,
+    print_endpoint,
+    server_tls,
+    start_site,
+    wait_for_stop,
+)
 from huimin.settings import Settings
 from huimin.topology import erasure_set_drives, load_topology
 from storage.buckets import ErasureBuckets
@@ -30,8 +38,11 @@ async def serve(settings: Settings) -> None:
         settings.data_dir, settings.root_access_key, settings.root_secret_key
     )
     identity = ClusterIdentity(settings.deployment_id, topology.version, settings.cluster_secret)
+    tls = node_client_tls(settings)
     client = NodeClient(
-        identity, Timeouts(rpc_s=settings.node_timeout_s, io_s=settings.node_timeout_s * 3)
+        identity,
+        Timeouts(rpc_s=settings.node_timeout_s, io_s=settings.node_timeout_s * 3),
+        tls=tls,
     )
     address = {n.name: n.address for n in topology.nodes}
     drives = [
@@ -60,7 +71,7 @@ async def serve(settings: Settings) -> None:
         log.warning("bucket sync skipped: %s", exc)
     app = gateway_app(storage, settings, root, heal_service.routes())
     obs.install_gateway(app, sets, lambda: healer.stats)
-    runner, endpoint = await start_site(app, settings.listen)
+    runner, endpoint = await start_site(app, settings.listen, server_tls(settings))
     print_endpoint(
         endpoint,
         root,

@@ -8,7 +8,14 @@ from erasure.codec import get_codec
 from erasure.selftest import self_test
 from huimin import process
 from huimin.observability import Observability
-from huimin.process import gateway_app, healing, print_endpoint, start_site, wait_for_stop
+from huimin.process import (
+    gateway_app,
+    healing,
+    print_endpoint,
+    server_tls,
+    start_site,
+    wait_for_stop,
+)
 from huimin.settings import Settings
 from storage.buckets import ErasureBuckets
 from storage.sets import ECParams, ErasureSets
@@ -44,7 +51,7 @@ async def serve(settings: Settings) -> None:
         log.info("gave %d bucket records to drives that lacked them", added)
     app = gateway_app(storage, settings, root, heal_service.routes())
     obs.install_gateway(app, sets, lambda: healer.stats)
-    runner, endpoint = await start_site(app, settings.listen)
+    runner, endpoint = await start_site(app, settings.listen, server_tls(settings))
     print_endpoint(
         endpoint,
         root,
