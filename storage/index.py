@@ -15,9 +15,8 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -120,11 +119,6 @@ class Index:
         with self._read_lock:
             self._reader.close()
 
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        with self._read_lock:
-            yield self._reader
-
     def write(
         self,
         fn: Callable[[sqlite3.Connection], _T],
@@ -209,14 +203,16 @@ class Index:
         return self.write(op)
 
     def get_bucket(self, name: str) -> BucketRecord:
-        with self._read() as db:
+        with self._read_lock:
+            db = self._reader
             row = db.execute("SELECT * FROM buckets WHERE name=?", (name,)).fetchone()
         if row is None:
             raise DriveNotFound(name)
         return BucketRecord(*row)
 
     def list_buckets(self) -> list[BucketRecord]:
-        with self._read() as db:
+        with self._read_lock:
+            db = self._reader
             rows = db.execute("SELECT * FROM buckets ORDER BY name").fetchall()
         return [BucketRecord(*r) for r in rows]
 
@@ -247,7 +243,8 @@ class Index:
         return self.write(op, after=after)
 
     def get_versions(self, bucket: str, key: str) -> list[ObjectRecord]:
-        with self._read() as db:
+        with self._read_lock:
+            db = self._reader
             rows = db.execute(
                 "SELECT version_id, mod_time_ns, meta, inline FROM objects"
                 " WHERE bucket=? AND key=? ORDER BY mod_time_ns DESC, version_id DESC",
@@ -320,7 +317,8 @@ class Index:
             args.append(upper)
         sql += " ORDER BY key, mod_time_ns DESC, version_id DESC LIMIT ?"
         args.append(limit)
-        with self._read() as db:
+        with self._read_lock:
+            db = self._reader
             rows = db.execute(sql, args).fetchall()
         return [ListRow(*r) for r in rows]
 
@@ -344,7 +342,8 @@ class Index:
         return self.write(op)
 
     def get_upload(self, upload_id: str) -> UploadRecord:
-        with self._read() as db:
+        with self._read_lock:
+            db = self._reader
             row = db.execute(
                 "SELECT bucket, key, upload_id, initiated_ns, meta FROM uploads WHERE upload_id=?",
                 (upload_id,),
@@ -371,7 +370,8 @@ class Index:
                 args.append(upper)
         sql += " ORDER BY key, upload_id LIMIT ?"
         args.append(limit)
-        with self._read() as db:
+        with self._read_lock:
+            db = self._reader
             rows = db.execute(sql, args).fetchall()
         return [decode_upload_meta(*r) for r in rows]
 
@@ -408,7 +408,8 @@ class Index:
         return self.write(op, after=unlink)
 
     def list_parts(self, upload_id: str) -> list[PartRecord]:
-        with self._read() as db:
+        with self._read_lock:
+            db = self._reader
             rows = db.execute(
                 "SELECT upload_id, number, size, etag, data_id, mod_time_ns, shard_index, checksums"
                 " FROM parts WHERE upload_id=? ORDER BY number",
@@ -464,7 +465,8 @@ class Index:
 
     def referenced_data_ids(self) -> set[str]:
         """Every data id an index row points at (for an orphan sweep)."""
-        with self._read() as db:
+        with self._read_lock:
+            db = self._reader
             ids = {r[0] for r in db.execute("SELECT data_id FROM parts")}
             for bucket, key, v, t, meta in db.execute(
                 "SELECT bucket, key, version_id, mod_time_ns, meta FROM objects"

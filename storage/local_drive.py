@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -100,6 +101,7 @@ class LocalDrive:
         self._index_path = root / "index.sqlite3"
         self._index = Index(self._index_path)
         self._index_id = _file_id(self._index_path)
+        self._present_checked = 0.0
 
     @property
     def name(self) -> str:
@@ -135,6 +137,21 @@ class LocalDrive:
         ) as exc:  # IO errors, closed index, broken records
             raise DriveError(f"{self.name}: {exc}") from exc
 
+    def _lookup(self, fn: Callable[..., _T], *args: object) -> _T:
+        """A point read of the index, run right here on the event loop: a primary-key lookup
+        in a warm SQLite page cache costs ~20 µs, less than handing it to a thread. (The drive
+        folder's presence is re-checked at most once a second for reads; writes always check.)"""
+        try:
+            now = time.monotonic()
+            if now - self._present_checked > 1.0:
+                self._present(lambda: None)
+                self._present_checked = now
+            return fn(*args)
+        except StorageError:
+            raise
+        except (OSError, ValueError, sqlite3.Error) as exc:
+            raise DriveError(f"{self.name}: {exc}") from exc
+
     async def _write(self, submit: Callable[[], Future[_T]]) -> _T:
         """Queue an index write for the drive's next group commit and wait until it is durable."""
         try:
@@ -158,7 +175,7 @@ class LocalDrive:
         await self._write(lambda: self._index.make_bucket(bucket))
 
     async def get_bucket(self, name: str) -> BucketRecord:
-        return await self._run(self._index.get_bucket, name)
+        return self._lookup(self._index.get_bucket, name)
 
     async def list_buckets(self) -> list[BucketRecord]:
         return await self._run(self._index.list_buckets)
@@ -222,7 +239,7 @@ class LocalDrive:
             raise
 
     async def get_versions(self, bucket: str, key: str) -> list[ObjectRecord]:
-        return await self._run(self._index.get_versions, bucket, key)
+        return self._lookup(self._index.get_versions, bucket, key)
 
     async def prune_versions(
         self, bucket: str, key: str, before: tuple[int, str], durable: bool
@@ -245,7 +262,7 @@ class LocalDrive:
         await self._write(lambda: self._index.put_upload(upload))
 
     async def get_upload(self, upload_id: str) -> UploadRecord:
-        return await self._run(self._index.get_upload, upload_id)
+        return self._lookup(self._index.get_upload, upload_id)
 
     async def list_uploads(
         self, bucket: str, prefix: str, after: tuple[str, str], limit: int
@@ -263,7 +280,7 @@ class LocalDrive:
             raise
 
     async def list_parts(self, upload_id: str) -> list[PartRecord]:
-        return await self._run(self._index.list_parts, upload_id)
+        return self._lookup(self._index.list_parts, upload_id)
 
     async def complete_upload(self, record: ObjectRecord, upload_id: str) -> bool:
         return await self._write(

@@ -26,6 +26,7 @@ from storage.sets import ObjectSet, each
 log = logging.getLogger(__name__)
 
 READ_BATCH_BYTES = 4 * 1024 * 1024  # object bytes fetched per shard read round
+INLINE_DECODE_BYTES = 256 * 1024  # parts this small are decoded on the event loop
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,6 +365,8 @@ class ShardSource:
                     self.bad.add(s)
                 else:
                     got[s] = r
+        if self.part_size <= INLINE_DECODE_BYTES:
+            return self._decode(got, first, last)  # tiny: cheaper than a thread hop
         return await asyncio.to_thread(self._decode, got, first, last)
 
     def _decode(self, got: dict[int, list[memoryview]], first: int, last: int) -> list[bytes]:
