@@ -40,6 +40,7 @@ from huimin.topology import (
     erasure_set_drives,
     join_address,
     load_topology,
+    pool_set_drives,
     split_address,
     with_addresses,
 )
@@ -169,6 +170,12 @@ def load_identity(data_dir: Path, topology: Topology) -> Identity:
     sets = [[str(d) for d in s] for s in erasure_set_drives(topology)]
     if path.exists():
         doc = json.loads(path.read_text())
+        grown = doc["sets"] == sets[: len(doc["sets"])] and _pools_kept(doc, topology)
+        if grown and doc["sets"] != sets:
+            # New pools appended: old objects stay where they are, new ones may go there.
+            doc["sets"] = sets
+            doc["pool_set_counts"] = [len(p) for p in pool_set_drives(topology)]
+            write_private(path, json.dumps(doc, indent=1))
         if doc["sets"] != sets:
             raise ClusterError(
                 f"{data_dir} holds a cluster of {_layout(doc['sets'])}; topology "
@@ -177,8 +184,16 @@ def load_identity(data_dir: Path, topology: Topology) -> Identity:
             )
         return Identity(doc["deployment_id"], doc["cluster_secret"], sets)
     identity = Identity(secrets.token_hex(16), secrets.token_urlsafe(32), sets)
-    write_private(path, json.dumps(asdict(identity), indent=1))
+    doc = {**asdict(identity), "pool_set_counts": [len(p) for p in pool_set_drives(topology)]}
+    write_private(path, json.dumps(doc, indent=1))
     return identity
+
+
+def _pools_kept(doc: dict[str, Any], topology: Topology) -> bool:
+    """The recorded pools are still the first pools of the topology, unchanged."""
+    counts = [len(p) for p in pool_set_drives(topology)]
+    recorded = doc.get("pool_set_counts", [len(doc["sets"])])
+    return counts[: len(recorded)] == list(recorded)
 
 
 def _layout(sets: list[list[str]]) -> str:
@@ -350,9 +365,18 @@ def up(
         try:
             for node in resolved.nodes:
                 state.nodes.append(_start_node(state, node.name, node.address, identity, env))
+            save_state(state)  # before waiting: an interrupted `up` can still be brought down
+            # Nodes first: a gateway that finds a node not listening yet marks it down for a
+            # second, and a bucket created in that second would miss the node's drives.
+            # (Not ready in time: start the gateways anyway, wait_ready says what is wrong.)
+            deadline = time.monotonic() + ready_timeout_s
+            while time.monotonic() < deadline and not all(
+                _accepts(n.listen) or not n.alive() for n in state.nodes
+            ):
+                time.sleep(0.05)
             for i, listen in enumerate(listens, start=1):
                 state.gateways.append(_start_gateway(state, i, listen, identity, env))
-            save_state(state)  # before waiting: an interrupted `up` can still be brought down
+            save_state(state)
             wait_ready(state, ready_timeout_s)
         except BaseException:
             with contextlib.suppress(ClusterError):

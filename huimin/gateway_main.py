@@ -17,7 +17,7 @@ from huimin.process import (
     wait_for_stop,
 )
 from huimin.settings import Settings
-from huimin.topology import erasure_set_drives, load_topology
+from huimin.topology import erasure_set_drives, load_topology, pool_set_drives
 from storage.buckets import ErasureBuckets
 from storage.errors import StorageError
 from storage.node_protocol import ClusterIdentity
@@ -59,7 +59,8 @@ async def serve(settings: Settings) -> None:
         inline_threshold=settings.inline_threshold_bytes,
     )
     obs = Observability()
-    sets = ErasureSets(settings.deployment_id, obs.meter(drives), params)
+    pool_sizes = [sum(len(s) for s in pool) for pool in pool_set_drives(topology)]
+    sets = ErasureSets(settings.deployment_id, obs.meter(drives), params, pool_sizes)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     healer, heal_service = healing(sets, settings, settings.data_dir)
     storage = storage_over(sets, settings.min_part_size_bytes, missed=healer.enqueue)
@@ -70,7 +71,9 @@ async def serve(settings: Settings) -> None:
     except StorageError as exc:  # nodes still starting: the next start-up syncs
         log.warning("bucket sync skipped: %s", exc)
     app = gateway_app(storage, settings, root, heal_service.routes())
-    obs.install_gateway(app, sets, lambda: healer.stats)
+    obs.install_gateway(
+        app, sets, lambda: healer.stats, lambda: {d.node: d.base not in client.down for d in drives}
+    )
     runner, endpoint = await start_site(app, settings.listen, server_tls(settings))
     print_endpoint(
         endpoint,

@@ -217,6 +217,11 @@ def check_layout(topology: Topology) -> None:
             )
 
 
+def pool_set_drives(topology: Topology) -> list[list[list[DriveRef]]]:
+    """The erasure sets of each pool (pools in topology order)."""
+    return _pool_sets(topology)
+
+
 def erasure_set_drives(topology: Topology) -> list[list[DriveRef]]:
     """The erasure sets, in order (pool 0's sets first), each a list of k+m drives in set order.
 

@@ -24,7 +24,8 @@ from erasure import framing
 from erasure.codec import get_codec
 from erasure.layout import Layout
 from storage.drive import Drive, ListRow, ShardWriter
-from storage.errors import ObjectNotFound, QuorumNotReached, StorageError
+from storage.errors import DriveNotFound, ObjectNotFound, QuorumNotReached, StorageError
+from storage.metrics import record_bitrot
 from storage.quorum import Agreement, pick_readable
 from storage.records import ObjectRecord
 from storage.sets import ErasureSets, ObjectSet, each
@@ -127,9 +128,14 @@ class Healer:
     # One object -----------------------------------------------------------------------------
 
     async def heal_object(self, bucket: str, key: str, deep: bool = False) -> bool:
-        """Rebuild what the drives of ``bucket/key``'s set miss. True when every drive of the
-        set now holds the readable version (False: some drive is still unreachable)."""
-        oset = self.sets.for_object(bucket, key)
+        """Rebuild what the drives of ``bucket/key``'s set (in every pool) miss. True when every
+        drive now holds the readable version (False: some drive is still unreachable)."""
+        complete = True
+        for oset in self.sets.all_for_object(bucket, key):
+            complete &= await self._heal_in(oset, bucket, key, deep)
+        return complete
+
+    async def _heal_in(self, oset: ObjectSet, bucket: str, key: str, deep: bool) -> bool:
         results = await each(oset.drives, lambda d: d.get_versions(bucket, key))
         per_drive = [None if isinstance(r, BaseException) else r for r in results]
         self.stats.objects_checked += 1
@@ -148,8 +154,20 @@ class Healer:
         if deep:
             targets += await self._corrupt(oset, agreement)
         if targets:
-            await self._rebuild(oset, agreement, sorted(set(targets)))
+            await self._give_bucket(oset, bucket, targets)
+            if not await self._rebuild(oset, agreement, sorted(set(targets))):
+                return False  # a commit failed: the queue tries again
         return all(v is not None for v in per_drive)
+
+    async def _give_bucket(self, oset: ObjectSet, bucket: str, targets: list[int]) -> None:
+        """A drive that was unreachable when the bucket was created lacks its record and
+        refuses the bucket's shards (BucketNotFound): give it the buckets a majority holds."""
+        results = await each([oset.drives[p] for p in targets], lambda d: d.get_bucket(bucket))
+        if any(isinstance(r, DriveNotFound) for r in results):
+            from storage.buckets import ErasureBuckets
+
+            added = await ErasureBuckets(self.sets).sync()
+            log.info("gave %d bucket records to drives that lacked them", added)
 
     async def _drop_abandoned(
         self,
@@ -187,13 +205,15 @@ class Healer:
                         await self.rate.spend(stop - start)
                 except StorageError as exc:
                     log.warning("scrub: %s shard %d: %s", record.key, copy.shard_index, exc)
+                    record_bitrot(oset.drives[position], exc)
                     bad.append(position)
                     break
         return bad
 
     async def _rebuild(
         self, oset: ObjectSet, agreement: Agreement[ObjectRecord], positions: list[int]
-    ) -> None:
+    ) -> bool:
+        """Rebuild the shards of ``positions``; True when every one was committed."""
         record = agreement.version
         layout = Layout(record.codec, record.k, record.m, record.block_size)
         codec = get_codec(record.codec, record.k, record.m)
@@ -266,6 +286,7 @@ class Healer:
             note = f"{record.bucket}/{record.key}: rebuilt {healed} shard(s)"
             log.info("healed %s", note)
             self.stats.recent = [*self.stats.recent[-19:], note]
+        return healed == len(positions)
 
     # The scanner ----------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from storage.errors import (
 from storage.objects import ErasureObjects, record_info
 from storage.quorum import pick_readable, reduce_write
 from storage.records import ObjectRecord, PartRecord, PartRef, UploadRecord
-from storage.sets import each, new_id, outcomes
+from storage.sets import ObjectSet, each, new_id, outcomes
 from storage.streams import write_part
 
 MIN_PART_SIZE = 5 * 1024 * 1024
@@ -91,20 +91,37 @@ class ErasureMultipart:
             metadata=dict(metadata),
             checksum_algorithm=checksum_algorithm,
         )
-        drives = self.sets.for_object(bucket, key).drives
+        drives = (await self.objects.write_set(bucket, key)).drives
         results = outcomes(await each(drives, lambda d: d.put_upload(upload)))
         reduce_write(results, self.objects.write_quorum)
         return upload.upload_id
 
     async def _upload(self, bucket: str, key: str, upload_id: str) -> UploadRecord:
-        drives = self.sets.for_object(bucket, key).drives
+        return (await self._find(bucket, key, upload_id))[0]
+
+    async def _find(self, bucket: str, key: str, upload_id: str) -> tuple[UploadRecord, ObjectSet]:
+        """The upload and the set (of whichever pool) holding it."""
+        osets = self.sets.all_for_object(bucket, key)
+        if len(osets) > 1:
+            for oset in osets:
+                try:
+                    return await self._upload_in(oset, bucket, key, upload_id)
+                except UploadNotFound:
+                    continue
+            raise UploadNotFound(upload_id)
+        return await self._upload_in(osets[0], bucket, key, upload_id)
+
+    async def _upload_in(
+        self, oset: ObjectSet, bucket: str, key: str, upload_id: str
+    ) -> tuple[UploadRecord, ObjectSet]:
+        drives = oset.drives
         results = await each(drives, lambda d: d.get_upload(upload_id))
         found = [r for r in results if isinstance(r, UploadRecord)]
         absent = sum(isinstance(r, DriveNotFound) for r in results)
         if len(found) >= self.sets.params.k:
             upload = found[0]
             if (upload.bucket, upload.key) == (bucket, key):
-                return upload
+                return upload, oset
             raise UploadNotFound(upload_id)
         if len(found) + absent < self.sets.params.k:
             raise QuorumNotReached(f"upload {upload_id}: too few drives answered")
@@ -117,8 +134,7 @@ class ErasureMultipart:
     async def upload_part(
         self, bucket: str, key: str, upload_id: str, number: int, body: UploadBody, size: int
     ) -> PartInfo:
-        upload = await self._upload(bucket, key, upload_id)
-        oset = self.sets.for_object(bucket, key)
+        upload, oset = await self._find(bucket, key, upload_id)
         layout = Layout(upload.codec, upload.k, upload.m, upload.block_size)
         data_id = new_id()
         staged = await write_part(oset, layout, body, size, data_id, self.objects.write_quorum, -1)
@@ -184,8 +200,7 @@ class ErasureMultipart:
         return chosen
 
     async def list_parts(self, bucket: str, key: str, upload_id: str) -> list[PartInfo]:
-        await self._upload(bucket, key, upload_id)
-        oset = self.sets.for_object(bucket, key)
+        _, oset = await self._find(bucket, key, upload_id)
         parts = await self._parts(oset.drives, upload_id)
         return [
             PartInfo(
@@ -206,8 +221,7 @@ class ErasureMultipart:
         parts: list[tuple[int, str]],
         checksums: Mapping[str, str],
     ) -> ObjectInfo:
-        upload = await self._upload(bucket, key, upload_id)
-        oset = self.sets.for_object(bucket, key)
+        upload, oset = await self._find(bucket, key, upload_id)
         stored = await self._parts(oset.drives, upload_id)
         numbers = [n for n, _ in parts]
         if numbers != sorted(set(numbers)):
@@ -245,9 +259,8 @@ class ErasureMultipart:
         return record_info(record)
 
     async def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
-        await self._upload(bucket, key, upload_id)
-        drives = self.sets.for_object(bucket, key).drives
-        results = outcomes(await each(drives, lambda d: d.abort_upload(upload_id)))
+        _, oset = await self._find(bucket, key, upload_id)
+        results = outcomes(await each(oset.drives, lambda d: d.abort_upload(upload_id)))
         reduce_write(
             [None if isinstance(o, DriveNotFound) else o for o in results],
             self.objects.write_quorum,

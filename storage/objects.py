@@ -81,7 +81,7 @@ class ErasureObjects:
     async def put_object(
         self, bucket: str, key: str, body: UploadBody, size: int, metadata: Mapping[str, str]
     ) -> ObjectInfo:
-        oset = self.sets.for_object(bucket, key)
+        oset = await self.write_set(bucket, key)
         layout = self._layout()
         staged = await write_part(
             oset, layout, body, size, new_id(), self.write_quorum, self.sets.params.inline_threshold
@@ -167,15 +167,36 @@ class ErasureObjects:
         return results
 
     async def agree(self, bucket: str, key: str) -> tuple[ObjectSet, Agreement[ObjectRecord]]:
-        """The newest readable version of a key and every drive's copy of it."""
-        oset = self.sets.for_object(bucket, key)
+        """The newest readable version of a key (in whichever pool holds it) and every drive's
+        copy of it."""
+        osets = self.sets.all_for_object(bucket, key)
+        results = await asyncio.gather(
+            *(self._agree_in(o, bucket, key) for o in osets), return_exceptions=True
+        )
+        found = [r for r in results if isinstance(r, tuple)]
+        if found:
+            return max(found, key=lambda r: r[1].version.order)
+        for r in results:
+            if isinstance(r, BaseException) and not isinstance(r, ObjectNotFound):
+                raise r
+        await self._bucket_must_exist(bucket)
+        raise ObjectNotFound()
+
+    async def _agree_in(
+        self, oset: ObjectSet, bucket: str, key: str
+    ) -> tuple[ObjectSet, Agreement[ObjectRecord]]:
         results = await each(oset.drives, lambda d: d.get_versions(bucket, key))
         per_drive = [None if isinstance(r, BaseException) else r for r in results]
+        return oset, pick_readable(per_drive, self.sets.params.k)
+
+    async def write_set(self, bucket: str, key: str) -> ObjectSet:
+        """Where a write of ``bucket/key`` goes: the pool holding the key, else the emptiest."""
+        if len(self.sets.pools) == 1:
+            return self.sets.for_object(bucket, key)
         try:
-            return oset, pick_readable(per_drive, self.sets.params.k)
+            return (await self.agree(bucket, key))[0]
         except ObjectNotFound:
-            await self._bucket_must_exist(bucket)
-            raise
+            return self.sets.for_object(bucket, key, await self.sets.emptiest_pool())
 
     async def _bucket_must_exist(self, bucket: str) -> None:
         from storage.buckets import ErasureBuckets
@@ -191,7 +212,9 @@ class ErasureObjects:
         return record_info(agreement.version)
 
     async def delete_object(self, bucket: str, key: str) -> None:
-        oset = self.sets.for_object(bucket, key)
-        # "~" sorts after every hex version id: everything written before now goes.
-        results = await self._prune(oset, bucket, key, (self.clock(), "~"), durable=True)
-        reduce_write(results, self.write_quorum)
+        # "~" sorts after every hex version id: everything written before now goes, in every
+        # pool (each must reach quorum: the key may live in any of them).
+        before = (self.clock(), "~")
+        for oset in self.sets.all_for_object(bucket, key):
+            results = await self._prune(oset, bucket, key, before, durable=True)
+            reduce_write(results, self.write_quorum)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from storage.drive import Drive
+from storage.drive import Drive, DriveInfo
 from storage.placement import Placement, erasure_sets, place
 
 _T = TypeVar("_T")
@@ -29,21 +30,67 @@ class ObjectSet:
 
     drives: tuple[Drive, ...]
     placement: Placement
+    pool: int = 0
 
     def shard_of(self, position: int) -> int:
         return self.placement.shard_of_drive(position, len(self.drives))
 
 
 class ErasureSets:
-    def __init__(self, deployment_id: str, drives: Sequence[Drive], params: ECParams) -> None:
+    """Drives grouped into erasure sets, and sets into pools.
+
+    Capacity grows by adding a pool: existing objects stay where they are (placement hashes
+    within a pool's own sets, so a new pool moves nothing), new objects go to the pool with the
+    most free space, and an existing key is overwritten in the pool that holds it.
+    """
+
+    FREE_SPACE_CACHE_S = 30.0
+
+    def __init__(
+        self,
+        deployment_id: str,
+        drives: Sequence[Drive],
+        params: ECParams,
+        pool_sizes: Sequence[int] | None = None,
+    ) -> None:
         self.deployment_id = deployment_id
         self.params = params
-        self.sets = erasure_sets(drives, params.k + params.m)
         self.drives = list(drives)
+        sizes = list(pool_sizes or [len(drives)])
+        if sum(sizes) != len(drives):
+            raise ValueError(f"pools of {sizes} drives do not add up to {len(drives)} drives")
+        self.pools: list[list[list[Drive]]] = []
+        start = 0
+        for size in sizes:
+            self.pools.append(erasure_sets(self.drives[start : start + size], params.k + params.m))
+            start += size
+        self.sets = [s for pool in self.pools for s in pool]
+        self._free: tuple[float, int] | None = None  # (when, emptiest pool)
 
-    def for_object(self, bucket: str, key: str) -> ObjectSet:
-        placement = place(self.deployment_id, bucket, key, len(self.sets), len(self.sets[0]))
-        return ObjectSet(drives=tuple(self.sets[placement.set_index]), placement=placement)
+    def for_object(self, bucket: str, key: str, pool: int = 0) -> ObjectSet:
+        sets = self.pools[pool]
+        placement = place(self.deployment_id, bucket, key, len(sets), len(sets[0]))
+        return ObjectSet(drives=tuple(sets[placement.set_index]), placement=placement, pool=pool)
+
+    def all_for_object(self, bucket: str, key: str) -> list[ObjectSet]:
+        """The set that would hold ``bucket/key`` in each pool."""
+        return [self.for_object(bucket, key, pool) for pool in range(len(self.pools))]
+
+    async def emptiest_pool(self) -> int:
+        """The pool with the most free bytes (refreshed every FREE_SPACE_CACHE_S)."""
+        if len(self.pools) == 1:
+            return 0
+        now = time.monotonic()
+        if self._free is not None and now - self._free[0] < self.FREE_SPACE_CACHE_S:
+            return self._free[1]
+        free = []
+        for pool in self.pools:
+            drives = [d for s in pool for d in s]
+            infos = await each(drives, lambda d: d.info())
+            free.append(sum(i.free_bytes for i in infos if isinstance(i, DriveInfo)))
+        best = max(range(len(free)), key=free.__getitem__)
+        self._free = (now, best)
+        return best
 
 
 def new_id() -> str:

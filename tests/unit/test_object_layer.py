@@ -23,8 +23,8 @@ from storage.errors import (
     PartTooSmall,
     QuorumNotReached,
 )
-from storage.sets import ECParams
-from storage.store import LocalDrives, build_storage, open_local_drives
+from storage.sets import ECParams, ErasureSets
+from storage.store import LocalDrives, build_storage, open_local_drives, storage_over
 
 PARAMS = ECParams(codec="isal", k=4, m=2, block_size=64 * 1024, inline_threshold=16 * 1024)
 
@@ -244,3 +244,46 @@ def test_multipart(env: Any) -> None:
         assert mid == (part1 + part2)[60_000:66_001]
 
     run(go())
+
+
+def test_pools_new_keys_go_to_the_emptiest_pool_old_keys_stay(tmp_path: Path) -> None:
+    local = open_local_drives(tmp_path, 18, 4)  # pool 0: 12 drives (2 sets), pool 1: 6 drives
+    try:
+        sets = ErasureSets("test-deployment", list(local.drives), PARAMS, [12, 6])
+        storage = storage_over(sets, min_part_size=64 * 1024)
+        old, new = os.urandom(100_000), os.urandom(100_000)
+
+        async def go() -> None:
+            await storage.buckets.create_bucket("bkt", "me", "us-east-1")
+            for i in range(10):
+                await storage.objects.put_object("bkt", f"old-{i}", Body(old), len(old), {})
+
+            async def pool_one() -> int:
+                return 1
+
+            sets.emptiest_pool = pool_one  # type: ignore[method-assign]
+            for i in range(10):
+                await storage.objects.put_object("bkt", f"new-{i}", Body(new), len(new), {})
+            # An existing key is overwritten where it lives, not duplicated in the new pool.
+            await storage.objects.put_object("bkt", "old-3", Body(new), len(new), {})
+            upload = await storage.multipart.create_upload("bkt", "mp", {}, None)
+            part = await storage.multipart.upload_part("bkt", "mp", upload, 1, Body(new), len(new))
+            await storage.multipart.complete_upload("bkt", "mp", upload, [(1, part.etag)], {})
+
+            pool1 = [d for s in sets.pools[1] for d in s]
+            in_pool1 = {r.key for r in await pool1[0].list_versions("bkt", "", "", 100)}
+            assert in_pool1 == {f"new-{i}" for i in range(10)} | {"mp"}
+            assert await read_all(storage, "bkt", "old-3") == new
+            assert await read_all(storage, "bkt", "old-4") == old
+            assert await read_all(storage, "bkt", "new-4") == new
+            assert await read_all(storage, "bkt", "mp") == new
+            page = await storage.listing.list_objects("bkt", "", "", "", 1000)
+            assert len(page.objects) == 21
+            await storage.objects.delete_object("bkt", "new-4")
+            await storage.objects.delete_object("bkt", "old-4")
+            page = await storage.listing.list_objects("bkt", "", "", "", 1000)
+            assert {"new-4", "old-4"}.isdisjoint(o.key for o in page.objects)
+
+        run(go())
+    finally:
+        local.close()
