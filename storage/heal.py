@@ -117,6 +117,10 @@ class Healer:
             self.stats.queue_depth = self._queue.qsize()
             try:
                 complete = await self.heal_object(bucket, key)
+            except StorageError as exc:  # a drive failed or went away again: retried, no bug
+                log.warning("healing %s/%s failed: %s", bucket, key, exc)
+                self.stats.errors += 1
+                complete = False
             except Exception:
                 log.exception("healing %s/%s failed", bucket, key)
                 self.stats.errors += 1
@@ -333,6 +337,9 @@ class Healer:
                     break
                 try:
                     await self.heal_object(bucket, key, deep)
+                except StorageError as exc:  # a drive failed: the next scan tries again
+                    log.warning("healing %s/%s failed: %s", bucket, key, exc)
+                    self.stats.errors += 1
                 except Exception:
                     log.exception("healing %s/%s failed", bucket, key)
                     self.stats.errors += 1

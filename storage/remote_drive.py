@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -31,7 +31,9 @@ _END = object()
 class Timeouts:
     connect_s: float = 2.0
     rpc_s: float = 3.0  # one index operation
-    io_s: float = 10.0  # one shard read, or one block of a shard write making no progress
+    # One shard read, or one block of a shard write making no progress: a slow disk's allowance.
+    # A node that does not answer a liveness probe either gets only rpc_s + probe_s (bounded).
+    io_s: float = 10.0
     probe_s: float = 1.0  # how often a node marked down is probed
 
 
@@ -49,6 +51,7 @@ class NodeClient:
         self.tls = tls
         self.scheme = "https" if tls is not None else "http"
         self._session: aiohttp.ClientSession | None = None
+        self._probe_session: aiohttp.ClientSession | None = None
         # Nodes that timed out or refused connections: calls to them fail at once (instead of
         # each waiting out a timeout) until a background probe finds the node answering again.
         self.down: set[str] = set()
@@ -77,6 +80,33 @@ class NodeClient:
         self.down.discard(base)
         self._probes.pop(base, None)
 
+    async def answers(self, base: str) -> bool:
+        """Whether the node answers its liveness probe within probe_s: a busy disk does not
+        stop that, a hung process or a cut link does."""
+        if self._probe_session is None:  # own connections: a pool full of streams is no hang
+            self._probe_session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0, force_close=True, ssl=self.tls or False)
+            )
+        try:
+            async with asyncio.timeout(self.timeouts.probe_s):
+                async with self._probe_session.get(base + "/_huimin/health/live") as resp:
+                    return resp.status == 200
+        except (TimeoutError, aiohttp.ClientError, OSError):
+            return False
+
+    async def bounded(self, base: str, aw: Awaitable[_R]) -> _R:
+        """Await ``aw`` (IO with node ``base``) for up to io_s, but give up after rpc_s when
+        the node does not answer a liveness probe either: the first shard write to a hung or
+        cut-off node then costs rpc_s + probe_s, not io_s. Raises TimeoutError."""
+        task = asyncio.ensure_future(aw)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=self.timeouts.rpc_s)
+            if not done and not await self.answers(base) and not task.done():
+                raise TimeoutError
+            return await asyncio.wait_for(task, max(self.timeouts.io_s - self.timeouts.rpc_s, 0))
+        finally:
+            task.cancel()
+
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -94,6 +124,8 @@ class NodeClient:
             task.cancel()
         if self._session is not None:
             await self._session.close()
+        if self._probe_session is not None:
+            await self._probe_session.close()
 
     def headers(self, method: str, path_qs: str) -> dict[str, str]:
         return proto.sign_headers(self.identity, method, path_qs, int(time.time() * 1000))
@@ -129,8 +161,11 @@ class RemoteShardWriter:
         for piece in pieces:
             if self._task.done():
                 await self._failed()
+            if not self._queue.full():
+                self._queue.put_nowait(piece)  # the sender keeps up: no deadline to arm
+                continue
             try:
-                await asyncio.wait_for(self._queue.put(piece), self._drive.client.timeouts.io_s)
+                await self._drive.client.bounded(self._drive.base, self._queue.put(piece))
             except TimeoutError:
                 self._drive.client.mark_down(self._drive.base)
                 raise DriveError(f"{self._drive.name}: shard write timed out") from None
@@ -148,8 +183,8 @@ class RemoteShardWriter:
 
     async def finish(self) -> None:
         try:
-            await asyncio.wait_for(self._queue.put(_END), self._drive.client.timeouts.io_s)
-            await asyncio.wait_for(asyncio.shield(self._task), self._drive.client.timeouts.io_s)
+            await self._drive.client.bounded(self._drive.base, self._queue.put(_END))
+            await self._drive.client.bounded(self._drive.base, asyncio.shield(self._task))
         except TimeoutError:
             self._drive.client.mark_down(self._drive.base)
             raise DriveError(f"{self._drive.name}: shard fsync timed out") from None
@@ -240,12 +275,15 @@ class RemoteDrive:
     async def read_shard(self, data_id: str, offset: int, length: int) -> bytes:
         path = self.path("shard", data_id) + f"?offset={offset}&length={length}"
         self.client.ensure_up(self.base, self.name)
+
+        async def fetch() -> Any:
+            async with self.client.session.get(
+                self.base + path, headers=self.client.headers("GET", path)
+            ) as resp:
+                return await self.check(resp)
+
         try:
-            async with asyncio.timeout(self.client.timeouts.io_s):
-                async with self.client.session.get(
-                    self.base + path, headers=self.client.headers("GET", path)
-                ) as resp:
-                    data = await self.check(resp)
+            data = await self.client.bounded(self.base, fetch())
         except StorageError:
             raise
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
