@@ -64,6 +64,7 @@ async def serve(settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     healer, heal_service = healing(sets, settings, settings.data_dir)
     storage = storage_over(sets, settings.min_part_size_bytes, missed=healer.enqueue)
+    client.on_recovered.append(ErasureBuckets(sets).sync)  # nodes back: buckets they missed
     try:
         added = await ErasureBuckets(sets).sync()
         if added:

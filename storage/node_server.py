@@ -7,6 +7,7 @@ the same exception the local drive raised.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -22,6 +23,7 @@ from storage.local_drive import LocalDrive
 log = logging.getLogger("huimin.node")
 
 _READ_CHUNK = 1024 * 1024
+SHARD_IDLE_TIMEOUT_S = 120.0
 Rpc = Callable[[LocalDrive, dict[str, Any]], Awaitable[Any]]
 
 
@@ -129,13 +131,21 @@ class NodeServer:
         except StorageError as exc:
             return _error(exc, 503)
         try:
-            async for chunk in request.content.iter_chunked(_READ_CHUNK):
+            while True:
+                # A gateway that vanished behind a partition never closes the stream: give up
+                # after a generous idle time (a block arrives per MiB of a slow client's data).
+                async with asyncio.timeout(SHARD_IDLE_TIMEOUT_S):
+                    chunk = await request.content.read(_READ_CHUNK)
+                if not chunk:
+                    break
                 await writer.write([chunk])
             await writer.finish()
         except BaseException as exc:
             await writer.abort()
             if isinstance(exc, StorageError):
                 return _error(exc, 503)
+            if isinstance(exc, TimeoutError):
+                return _error(DriveError("shard stream idle too long"), 408)
             raise
         return web.json_response({"result": None})
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -24,6 +25,7 @@ from storage.errors import DriveError, StorageError
 from storage.records import BucketRecord, ObjectRecord, PartRecord, UploadRecord
 
 _R = TypeVar("_R")
+log = logging.getLogger(__name__)
 _END = object()
 
 
@@ -56,6 +58,9 @@ class NodeClient:
         # each waiting out a timeout) until a background probe finds the node answering again.
         self.down: set[str] = set()
         self._probes: dict[str, asyncio.Task[None]] = {}
+        # Run when a node marked down answers again (e.g. give it the buckets it missed).
+        self.on_recovered: list[Callable[[], Awaitable[object]]] = []
+        self._recoveries: set[asyncio.Task[object]] = set()
 
     def ensure_up(self, base: str, name: str) -> None:
         if base in self.down:
@@ -79,6 +84,10 @@ class NodeClient:
                 continue
         self.down.discard(base)
         self._probes.pop(base, None)
+        for hook in self.on_recovered:
+            task: asyncio.Task[object] = asyncio.create_task(_quiet(hook()))
+            self._recoveries.add(task)
+            task.add_done_callback(self._recoveries.discard)
 
     async def answers(self, base: str) -> bool:
         """Whether the node answers its liveness probe within probe_s: a busy disk does not
@@ -349,6 +358,14 @@ class RemoteDrive:
 
     async def abort_upload(self, upload_id: str) -> None:
         await self._rpc("abort_upload", _none, upload_id=upload_id)
+
+
+async def _quiet(aw: Awaitable[object]) -> object:
+    try:
+        return await aw
+    except Exception as exc:  # a recovery step failing is retried at the next recovery
+        log.warning("node recovery step failed: %s", exc)
+        return None
 
 
 def _none(_: Any) -> None:
