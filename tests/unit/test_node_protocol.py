@@ -1,0 +1,71 @@
+"""The node protocol's signing and record encoding (storage/node_protocol.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from storage import errors
+from storage import node_protocol as proto
+from storage.records import ObjectRecord, PartRef
+
+IDENT = proto.ClusterIdentity("dep-1", 3, "cluster-secret")
+PATH = "/_node/v1/rpc/d1/get_versions"
+
+
+def signed(identity: proto.ClusterIdentity = IDENT, now: int = 1_000_000) -> dict[str, str]:
+    return proto.sign_headers(identity, "POST", PATH, now)
+
+
+def test_a_signed_request_is_accepted() -> None:
+    proto.check_request(IDENT, "POST", PATH, signed(), 1_000_000)
+
+
+@pytest.mark.parametrize(
+    ("headers", "method", "path", "now", "error"),
+    [
+        (signed(proto.ClusterIdentity("dep-1", 3, "other-secret")), "POST", PATH, 1_000_000,
+         proto.Unauthorized),
+        (signed(), "GET", PATH, 1_000_000, proto.Unauthorized),
+        (signed(), "POST", PATH + "x", 1_000_000, proto.Unauthorized),
+        (signed(), "POST", PATH, 1_000_000 + proto.MAX_SKEW_MS + 1, proto.Unauthorized),
+        (signed(proto.ClusterIdentity("dep-2", 3, "cluster-secret")), "POST", PATH, 1_000_000,
+         proto.WrongTopology),
+        (signed(proto.ClusterIdentity("dep-1", 4, "cluster-secret")), "POST", PATH, 1_000_000,
+         proto.WrongTopology),
+        ({}, "POST", PATH, 1_000_000, proto.WrongTopology),
+    ],
+)  # fmt: skip
+def test_refusals(
+    headers: dict[str, str], method: str, path: str, now: int, error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        proto.check_request(IDENT, method, path, headers, now)
+
+
+def test_object_record_round_trip() -> None:
+    record = ObjectRecord(
+        bucket="b",
+        key="k/ü",
+        version_id="v",
+        mod_time_ns=5,
+        size=3,
+        etag="e",
+        codec="isal",
+        k=8,
+        m=4,
+        block_size=1 << 20,
+        shard_index=7,
+        parts=(PartRef(1, 3, "e", None, {"CRC32": "x"}),),
+        metadata={"content-type": "a/b"},
+        checksums={"CRC32": "x"},
+        inline=b"\x00\xffshard",
+    )
+    assert proto.object_record(proto.to_json(record)) == record
+
+
+def test_errors_cross_the_wire_by_name() -> None:
+    doc = proto.error_doc(errors.BucketExists("b"))
+    assert isinstance(proto.error_from(doc, "n1/d1"), errors.BucketExists)
+    unknown = proto.error_from({"error": "SomethingElse", "message": "x"}, "n1/d1")
+    assert type(unknown) is errors.DriveError
+    assert "n1/d1" in str(unknown)
