@@ -82,13 +82,18 @@ class ErasureBuckets:
             for record in listing if isinstance(listing, list) else ():
                 counts[record.name] += 1
                 records.setdefault(record.name, record)
+        # Drives with no bucket at all are new (a replaced drive, a freshly added pool): the
+        # majority is counted among the drives that have history, or a pool as large as the
+        # existing ones could never learn their buckets.
+        seasoned = sum(1 for r in results if isinstance(r, list) and r)
+        quorum = seasoned // 2 + 1
         added = 0
         for drive, listing in zip(self.drives, results, strict=True):
             if not isinstance(listing, list):
                 continue
             have = {r.name for r in listing}
             for name, count in counts.items():
-                if count >= self.quorum and name not in have:
+                if count >= quorum and name not in have:
                     await drive.make_bucket(records[name])
                     added += 1
         return added

@@ -77,24 +77,30 @@ class WrongTopology(Exception):
 def check_request(
     identity: ClusterIdentity, method: str, path_qs: str, headers: Mapping[str, str], now_ms: int
 ) -> None:
-    """Raise WrongTopology or Unauthorized unless the gateway signed this request for us."""
-    if headers.get(H_DEPLOYMENT) != identity.deployment_id or headers.get(H_TOPOLOGY) != str(
-        identity.topology_version
-    ):
-        raise WrongTopology(
-            f"request for deployment {headers.get(H_DEPLOYMENT)!r} topology "
-            f"{headers.get(H_TOPOLOGY)!r}; this node serves {identity.deployment_id!r} "
-            f"topology {identity.topology_version}"
-        )
+    """Raise Unauthorized unless the request is signed with our secret (nothing about this
+    deployment is revealed to a sender without it), then WrongTopology unless it is for our
+    deployment and topology version."""
     try:
         date_ms = int(headers.get(H_DATE, ""))
+        claimed = ClusterIdentity(
+            headers.get(H_DEPLOYMENT, ""), int(headers.get(H_TOPOLOGY, "")), identity.secret
+        )
     except ValueError:
-        raise Unauthorized("missing or malformed date") from None
+        raise Unauthorized("missing or malformed signature headers") from None
     if abs(now_ms - date_ms) > MAX_SKEW_MS:
         raise Unauthorized("request time too far from the node's clock")
-    expected = signature(identity, method, path_qs, date_ms)
+    expected = signature(claimed, method, path_qs, date_ms)
     if not hmac.compare_digest(expected, headers.get(H_SIGNATURE, "")):
         raise Unauthorized("bad signature")
+    if (claimed.deployment_id, claimed.topology_version) != (
+        identity.deployment_id,
+        identity.topology_version,
+    ):
+        raise WrongTopology(
+            f"request for deployment {claimed.deployment_id!r} topology "
+            f"{claimed.topology_version}; this node serves {identity.deployment_id!r} "
+            f"topology {identity.topology_version}"
+        )
 
 
 # Records <-> JSON -------------------------------------------------------------------------------

@@ -30,9 +30,11 @@ def test_a_signed_request_is_accepted() -> None:
         (signed(), "POST", PATH, 1_000_000 + proto.MAX_SKEW_MS + 1, proto.Unauthorized),
         (signed(proto.ClusterIdentity("dep-2", 3, "cluster-secret")), "POST", PATH, 1_000_000,
          proto.WrongTopology),
+        (signed(proto.ClusterIdentity("dep-2", 3, "wrong-secret")), "POST", PATH, 1_000_000,
+         proto.Unauthorized),
         (signed(proto.ClusterIdentity("dep-1", 4, "cluster-secret")), "POST", PATH, 1_000_000,
          proto.WrongTopology),
-        ({}, "POST", PATH, 1_000_000, proto.WrongTopology),
+        ({}, "POST", PATH, 1_000_000, proto.Unauthorized),
     ],
 )  # fmt: skip
 def test_refusals(

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from storage.api import BodyDigest, Storage
+from storage.buckets import ErasureBuckets
 from storage.drive import Drive
 from storage.errors import (
     BucketNotEmpty,
@@ -283,6 +284,24 @@ def test_pools_new_keys_go_to_the_emptiest_pool_old_keys_stay(tmp_path: Path) ->
             await storage.objects.delete_object("bkt", "old-4")
             page = await storage.listing.list_objects("bkt", "", "", "", 1000)
             assert {"new-4", "old-4"}.isdisjoint(o.key for o in page.objects)
+
+        run(go())
+    finally:
+        local.close()
+
+
+def test_a_new_pool_as_large_as_the_old_learns_the_buckets(tmp_path: Path) -> None:
+    local = open_local_drives(tmp_path, 24, 4)
+    try:
+        old = ErasureSets("dep", list(local.drives[:12]), PARAMS)
+        grown = ErasureSets("dep", list(local.drives), PARAMS, [12, 12])
+
+        async def go() -> None:
+            await storage_over(old, 64 * 1024).buckets.create_bucket("bkt", "me", "us-east-1")
+            assert await ErasureBuckets(grown).sync() == 12
+            storage = storage_over(grown, 64 * 1024)
+            assert (await storage.buckets.head_bucket("bkt")).name == "bkt"
+            assert [b.name for b in await storage.buckets.list_buckets()] == ["bkt"]
 
         run(go())
     finally:
