@@ -15,9 +15,10 @@ from datetime import UTC, datetime
 from aiohttp import HttpVersion11, web
 
 from gateway import s3xml
-from gateway.context import REQUEST_ID, Ctx, GatewayConfig
+from gateway.context import REQUEST_ID, Ctx, GatewayConfig, extended_request_id
 from gateway.errors import AccessDenied, NotModified, S3Error, to_s3_error
 from gateway.handlers import bucket, listing, multipart, object
+from gateway.metrics import OPERATION, TENANT
 from gateway.operations import (
     AbortMultipartUpload,
     CompleteMultipartUpload,
@@ -152,8 +153,10 @@ class Gateway:
                 auth_request.headers,
                 self.config.virtual_host_suffix,
             )
+            request[OPERATION] = type(op).__name__  # metrics label (gateway.metrics)
             if auth.access_key is None:
                 raise AccessDenied()  # no anonymous access until bucket policies exist
+            request[TENANT] = self.config.owner_name  # one root tenant until tenants exist
             ctx = Ctx(
                 request, self.storage, self.config, auth, dict(auth_request.headers), request_id
             )
@@ -199,6 +202,7 @@ async def _stamp_request_id(request: web.Request, response: web.StreamResponse) 
     request_id = request.get("request_id")
     if request_id is not None:
         response.headers["x-amz-request-id"] = request_id
+        response.headers["x-amz-id-2"] = extended_request_id(request_id)
 
 
 async def _expect_continue(request: web.Request) -> None:

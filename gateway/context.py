@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import secrets
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -12,6 +14,15 @@ from storage.api import Storage
 
 # The S3 request id of the request being served; log lines carry it (huimin/logs.py).
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+# Which gateway process answered (random per process): with the request id, the x-amz-id-2.
+HOST_ID = secrets.token_hex(6)
+
+
+def extended_request_id(request_id: str) -> str:
+    """The ``x-amz-id-2`` header: base64 of "<host id>/<request id>" (opaque to clients, as on
+    AWS; decoding it tells an operator which gateway process served the request)."""
+    return base64.b64encode(f"{HOST_ID}/{request_id}".encode()).decode()
 
 
 @dataclass(frozen=True, slots=True)

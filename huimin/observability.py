@@ -123,13 +123,20 @@ class Observability:
         app: web.Application,
         sets: ErasureSets,
         heal: Callable[[], HealProgress] | None = None,
+        nodes: Callable[[], Mapping[str, bool]] | None = None,
     ) -> None:
         """Serve the endpoints on a gateway app and measure its S3 requests. Call before the
-        app starts (aiohttp freezes the middleware list then)."""
+        app starts (aiohttp freezes the middleware list then).
+
+        ``heal``: the healer's stats; ``nodes``: storage node name -> reachable (distributed
+        gateways); both read when scraped.
+        """
         self.gateway = GatewayMetrics(self.registry)
         self.monitor = monitor = DriveMonitor(sets.sets, sets.params.k, sets.params.m, self.storage)
         if heal is not None:
             self.storage.watch_heal(heal, len(sets.sets))
+        if nodes is not None:
+            self.storage.watch_nodes(nodes)
 
         async def ready() -> tuple[bool, Mapping[str, object]]:
             health = await monitor.check()
