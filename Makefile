@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA ?= ./data
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test test-deps lint typecheck unit bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,14 @@ lint: $(BIN)/.installed
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy
 
-test: lint typecheck
+# A real Prometheus for tests/integration/test_observability.py (Debian package; needs root).
+test-deps:
+	@command -v prometheus >/dev/null || { [ "$$(id -u)" = 0 ] && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } || \
+		echo "prometheus not installed: the observability tests will be skipped"
+
+test: lint typecheck test-deps
 	$(BIN)/pytest
 
 unit: $(BIN)/.installed
