@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import aiohttp
+from defusedxml import ElementTree
 from yarl import URL
+
+from bench.ratelimit import Throttle
 
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 _ALGORITHM = "AWS4-HMAC-SHA256"
@@ -134,6 +139,76 @@ class GetResult:
     md5_hex: str | None  # only when asked to verify content
 
 
+@dataclass(frozen=True, slots=True)
+class ListPage:
+    """What one ListObjectsV2 page held (counted, not kept: a 1000-key page is not the point)."""
+
+    keys: int
+    common_prefixes: int
+    is_truncated: bool
+    next_token: str | None
+    last_key: str | None
+    key_names: tuple[str, ...] = ()
+
+
+Body = bytes | memoryview | AsyncIterator[memoryview]
+
+
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2]
+
+
+def parse_list_page(xml: bytes) -> ListPage:
+    """A ListObjectsV2 answer, namespace or not.
+
+    >>> doc = (b'<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+    ...        b'<IsTruncated>true</IsTruncated><Contents><Key>a/1</Key></Contents>'
+    ...        b'<Contents><Key>a/2</Key></Contents><CommonPrefixes><Prefix>b/</Prefix>'
+    ...        b'</CommonPrefixes><NextContinuationToken>t1</NextContinuationToken>'
+    ...        b'</ListBucketResult>')
+    >>> page = parse_list_page(doc)
+    >>> page.keys, page.common_prefixes, page.is_truncated, page.next_token, page.key_names
+    (2, 1, True, 't1', ('a/1', 'a/2'))
+    """
+    root = ElementTree.fromstring(xml)
+    names: list[str] = []
+    prefixes = 0
+    truncated = False
+    token = None
+    for child in root:
+        name = _local(child.tag)
+        if name == "Contents":
+            for sub in child:
+                if _local(sub.tag) == "Key":
+                    names.append(sub.text or "")
+        elif name == "CommonPrefixes":
+            prefixes += 1
+        elif name == "IsTruncated":
+            truncated = (child.text or "").strip().lower() == "true"
+        elif name == "NextContinuationToken":
+            token = child.text
+    return ListPage(
+        len(names), prefixes, truncated, token, names[-1] if names else None, tuple(names)
+    )
+
+
+def _xml_field(xml: bytes, field_name: str) -> str:
+    root = ElementTree.fromstring(xml)
+    for el in root.iter():
+        if _local(el.tag) == field_name:
+            return el.text or ""
+    raise ValueError(f"no <{field_name}> in {xml[:200]!r}")
+
+
+def multipart_etag(part_md5s: Sequence[bytes]) -> str:
+    """The S3 ETag of a completed multipart upload: MD5 of the parts' MD5s, ``-`` part count.
+
+    >>> multipart_etag([hashlib.md5(b"a").digest(), hashlib.md5(b"b").digest()])
+    '96e024ba2074fe77e8e965ba43a704be-2'
+    """
+    return f"{hashlib.md5(b''.join(part_md5s)).hexdigest()}-{len(part_md5s)}"
+
+
 async def _body_slices(data: bytes | memoryview) -> AsyncIterator[memoryview]:
     """A large body as memoryview slices, so aiohttp never copies it.
 
@@ -148,10 +223,43 @@ async def _body_slices(data: bytes | memoryview) -> AsyncIterator[memoryview]:
         yield view[start : start + _SLICE_BYTES]
 
 
-class S3Client:
-    """``async with S3Client(endpoint, credentials, max_connections) as s3: ...``"""
+async def generated_body(size: int, block: bytes) -> AsyncIterator[memoryview]:
+    """``size`` bytes made of ``block`` repeated (the last one cut): a body of any size streamed
+    from one small buffer, never held whole."""
+    view = memoryview(block)
+    sent = 0
+    while sent < size:
+        piece = view[: min(len(view), size - sent)]
+        sent += len(piece)
+        yield piece
 
-    def __init__(self, endpoint: str, credentials: Credentials, max_connections: int) -> None:
+
+def generated_md5(size: int, block: bytes) -> str:
+    """The MD5 of ``generated_body(size, block)`` (computed once per size, not per upload)."""
+    md5 = hashlib.md5()
+    full, rest = divmod(size, len(block))
+    for _ in range(full):
+        md5.update(block)
+    md5.update(block[:rest])
+    return md5.hexdigest()
+
+
+class S3Client:
+    """``async with S3Client(endpoint, credentials, max_connections) as s3: ...``
+
+    ``read_bufsize_bytes``: how much of a response aiohttp buffers before it stops reading the
+    socket; a rate-limited (WAN) client keeps it small so the server feels the slow link.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        credentials: Credentials,
+        max_connections: int,
+        read_bufsize_bytes: int = _READ_BUFSIZE_BYTES,
+        sock_read_timeout_s: float = 120,
+        recv_buffer_bytes: int | None = None,
+    ) -> None:
         parts = urlsplit(endpoint)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"endpoint must be http(s)://host[:port], got {endpoint!r}")
@@ -159,15 +267,33 @@ class S3Client:
         self._host = parts.netloc
         self._signer = Signer(credentials)
         self._max_connections = max_connections
+        self._read_bufsize = read_bufsize_bytes
+        self._sock_read_timeout_s = sock_read_timeout_s
+        self._recv_buffer_bytes = recv_buffer_bytes
         self._session: aiohttp.ClientSession | None = None
 
+    def _socket(self, addr_info: Any) -> socket.socket:
+        """A client socket with a small receive buffer, so a slow reader's TCP window closes
+        early and the server feels the slow link (not megabytes of kernel buffering)."""
+        family, kind, proto = addr_info[0], addr_info[1], addr_info[2]
+        sock = socket.socket(family, kind, proto)
+        if self._recv_buffer_bytes is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self._recv_buffer_bytes)
+        return sock
+
     async def __aenter__(self) -> S3Client:
-        connector = aiohttp.TCPConnector(limit=self._max_connections, keepalive_timeout=60)
+        connector = aiohttp.TCPConnector(
+            limit=self._max_connections,
+            keepalive_timeout=60,
+            socket_factory=self._socket if self._recv_buffer_bytes is not None else None,
+        )
         self._session = aiohttp.ClientSession(
             connector=connector,
             auto_decompress=False,
-            read_bufsize=_READ_BUFSIZE_BYTES,
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=120),
+            read_bufsize=self._read_bufsize,
+            timeout=aiohttp.ClientTimeout(
+                total=None, sock_connect=10, sock_read=self._sock_read_timeout_s
+            ),
             skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
         )
         return self
@@ -189,17 +315,27 @@ class S3Client:
         method: str,
         bucket: str,
         key: str = "",
-        query: dict[str, str] | None = None,
-        data: bytes | memoryview | None = None,
+        query: Mapping[str, str] | None = None,
+        data: Body | None = None,
+        content_length: int | None = None,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """One signed request; a non-2xx answer raises S3RequestError (its body read)."""
+        """One signed request; a non-2xx answer raises S3RequestError (its body read).
+
+        ``data``: bytes, or an async iterator of slices with ``content_length`` given.
+        """
         path = "/" + quote(bucket, safe="") + ("/" + quote(key, safe="/-_.~") if key else "")
-        headers = self._signer.headers(method, self._host, path, query)
-        qs = canonical_query(query) if query else ""
+        headers = self._signer.headers(method, self._host, path, dict(query or {}))
+        qs = canonical_query(dict(query)) if query else ""
         url = URL(f"{self._base}{path}{'?' + qs if qs else ''}", encoded=True)
-        if data is not None:
+        body: Body | None = data
+        if isinstance(data, bytes | memoryview):
             headers["Content-Length"] = str(len(data))
-        body = _body_slices(data) if data is not None and len(data) > _SLICE_BYTES else data
+            if len(data) > _SLICE_BYTES:
+                body = _body_slices(data)
+        elif data is not None:
+            if content_length is None:
+                raise ValueError("a streamed body needs its content_length")
+            headers["Content-Length"] = str(content_length)
         async with self.session.request(method, url, headers=headers, data=body) as resp:
             if not 200 <= resp.status < 300:
                 raise S3RequestError(method, path, resp.status, await resp.read())
@@ -213,27 +349,133 @@ class S3Client:
         async with self._request("DELETE", bucket) as resp:
             await resp.read()
 
-    async def put_object(self, bucket: str, key: str, data: bytes | memoryview) -> PutResult:
+    async def put_object(
+        self,
+        bucket: str,
+        key: str,
+        data: bytes | memoryview,
+        throttle: Throttle | None = None,
+    ) -> PutResult:
+        if throttle is not None:
+            return await self.put_object_stream(
+                bucket, key, throttle.paced(_body_slices(data)), len(data)
+            )
         async with self._request("PUT", bucket, key, data=data) as resp:
             await resp.read()
             return PutResult(etag=resp.headers.get("ETag", "").strip('"'))
 
-    async def get_object(self, bucket: str, key: str, verify: bool = False) -> GetResult:
+    async def put_object_stream(
+        self, bucket: str, key: str, body: AsyncIterator[memoryview], size: int
+    ) -> PutResult:
+        """PUT ``size`` bytes produced by ``body`` (streamed: never held whole)."""
+        async with self._request("PUT", bucket, key, data=body, content_length=size) as resp:
+            await resp.read()
+            return PutResult(etag=resp.headers.get("ETag", "").strip('"'))
+
+    async def get_object(
+        self, bucket: str, key: str, verify: bool = False, throttle: Throttle | None = None
+    ) -> GetResult:
         """Stream the body and discard it, counting bytes (and hashing them when ``verify``)."""
         async with self._request("GET", bucket, key) as resp:
             md5 = hashlib.md5() if verify else None
             received = 0
-            # One received chunk at a time: iter_any() would join what is buffered (a copy).
-            async for chunk, _ in resp.content.iter_chunks():
-                received += len(chunk)
-                if md5 is not None:
-                    md5.update(chunk)
+            if throttle is None:
+                # One received chunk at a time: iter_any() would join what is buffered (a copy).
+                async for chunk, _ in resp.content.iter_chunks():
+                    received += len(chunk)
+                    if md5 is not None:
+                        md5.update(chunk)
+            else:
+                while True:
+                    await throttle.wait(throttle.slice_bytes)
+                    chunk = await resp.content.read(throttle.slice_bytes)
+                    if not chunk:
+                        break
+                    received += len(chunk)
+                    if md5 is not None:
+                        md5.update(chunk)
             return GetResult(
                 received_bytes=received,
                 content_length=resp.content_length,
                 md5_hex=md5.hexdigest() if md5 is not None else None,
             )
 
+    async def get_object_bytes(self, bucket: str, key: str) -> bytes:
+        """A small object's whole body."""
+        async with self._request("GET", bucket, key) as resp:
+            return await resp.read()
+
+    async def head_object(self, bucket: str, key: str) -> int | None:
+        """The object's Content-Length."""
+        async with self._request("HEAD", bucket, key) as resp:
+            await resp.read()
+            return resp.content_length
+
     async def delete_object(self, bucket: str, key: str) -> None:
         async with self._request("DELETE", bucket, key) as resp:
+            await resp.read()
+
+    async def list_objects_v2(
+        self,
+        bucket: str,
+        *,
+        prefix: str | None = None,
+        delimiter: str | None = None,
+        start_after: str | None = None,
+        continuation_token: str | None = None,
+        max_keys: int = 1000,
+    ) -> ListPage:
+        query = {"list-type": "2", "max-keys": str(max_keys)}
+        for name, value in (
+            ("prefix", prefix),
+            ("delimiter", delimiter),
+            ("start-after", start_after),
+            ("continuation-token", continuation_token),
+        ):
+            if value is not None:
+                query[name] = value
+        async with self._request("GET", bucket, query=query) as resp:
+            return parse_list_page(await resp.read())
+
+    async def list_all_keys(self, bucket: str, prefix: str | None = None) -> list[str]:
+        """Every key (following continuation tokens)."""
+        keys: list[str] = []
+        token = None
+        while True:
+            page = await self.list_objects_v2(bucket, prefix=prefix, continuation_token=token)
+            keys += page.key_names
+            if not page.is_truncated or not page.next_token:
+                return keys
+            token = page.next_token
+
+    async def create_multipart_upload(self, bucket: str, key: str) -> str:
+        async with self._request("POST", bucket, key, query={"uploads": ""}) as resp:
+            return _xml_field(await resp.read(), "UploadId")
+
+    async def upload_part(
+        self, bucket: str, key: str, upload_id: str, part_number: int, data: bytes | memoryview
+    ) -> str:
+        query = {"partNumber": str(part_number), "uploadId": upload_id}
+        async with self._request("PUT", bucket, key, query=query, data=data) as resp:
+            await resp.read()
+            return resp.headers.get("ETag", "").strip('"')
+
+    async def complete_multipart_upload(
+        self, bucket: str, key: str, upload_id: str, parts: Sequence[tuple[int, str]]
+    ) -> str:
+        body = "".join(
+            f"<Part><PartNumber>{n}</PartNumber><ETag>&quot;{etag}&quot;</ETag></Part>"
+            for n, etag in parts
+        )
+        xml = f"<CompleteMultipartUpload>{body}</CompleteMultipartUpload>".encode()
+        query = {"uploadId": upload_id}
+        async with self._request("POST", bucket, key, query=query, data=xml) as resp:
+            answer = await resp.read()
+        # S3 may answer 200 with an <Error> document when completion fails late.
+        if b"<Error>" in answer:
+            raise S3RequestError("POST", f"/{bucket}/{key}?uploadId", 200, answer)
+        return _xml_field(answer, "ETag").strip('"')
+
+    async def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        async with self._request("DELETE", bucket, key, query={"uploadId": upload_id}) as resp:
             await resp.read()

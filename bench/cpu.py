@@ -117,3 +117,70 @@ def self_cpu() -> CpuTimes:
     """CPU time so far of this (the benchmark client's) process, all threads."""
     t = os.times()
     return CpuTimes(t.user, t.system)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerProcess:
+    """One process of the server under test. ``kind`` groups the CPU breakdown: "gateway",
+    "node", or "server" (embedded, or a pid given with --server-pid)."""
+
+    name: str
+    kind: str
+    pid: int
+
+
+def trees_cpu(roots: list[int]) -> dict[int, CpuTimes]:
+    """CPU so far of each root's process tree, from one scan of /proc; a pid below two roots is
+    charged to the first. Roots that are gone are left out.
+
+    (A cluster's processes are detached, so their trees do not overlap; an embedded server's
+    codec or worker children, if any, are charged to it.)
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    stats = _read_all_stats(ticks)
+    parents = {p: s.ppid for p, s in stats.items()}
+    seen: set[int] = set()
+    out: dict[int, CpuTimes] = {}
+    for root in roots:
+        if root not in stats:
+            continue
+        total = ZERO
+        for pid in descendants(root, parents):
+            if pid in stats and pid not in seen:
+                seen.add(pid)
+                total = total + stats[pid].cpu
+        out[root] = total
+    return out
+
+
+def parse_vmhwm(status_text: str) -> int | None:
+    """Peak resident set size in bytes from ``/proc/<pid>/status``.
+
+    >>> parse_vmhwm("Name:\\tpython\\nVmHWM:\\t  204800 kB\\nVmRSS:\\t 1024 kB\\n")
+    209715200
+    >>> parse_vmhwm("Name:\\tkthreadd\\n") is None
+    True
+    """
+    for line in status_text.splitlines():
+        if line.startswith("VmHWM:"):
+            value, _, unit = line[6:].strip().partition(" ")
+            return int(value) * (1024 if unit.strip().lower() == "kb" else 1)
+    return None
+
+
+def peak_rss_bytes(pid: int) -> int | None:
+    """The process's peak RSS (VmHWM) since start or since the last ``reset_peak_rss``."""
+    try:
+        return parse_vmhwm((_PROC / str(pid) / "status").read_text())
+    except OSError:
+        return None
+
+
+def reset_peak_rss(pid: int) -> bool:
+    """Reset VmHWM to the current RSS (``echo 5 > /proc/<pid>/clear_refs``, Linux >= 4.0);
+    False when not permitted (another user's process) or not supported."""
+    try:
+        (_PROC / str(pid) / "clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True

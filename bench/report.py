@@ -12,7 +12,7 @@ from typing import Any
 
 from bench.results import WorkloadResult
 
-JSON_FORMAT_VERSION = 1
+JSON_FORMAT_VERSION = 2
 MISSING = "-"
 
 
@@ -20,10 +20,11 @@ MISSING = "-"
 class Target:
     """One PERF.md target on one figure of a workload (``metric`` is a WorkloadResult field)."""
 
-    metric: str
+    metric: str  # a WorkloadResult field, or a key of its ``figures``
     bound: float
     higher_is_better: bool
     unit: str
+    source: str = "PERF.md"  # or "suite": the suite's own reading of a qualitative target
 
     def describe(self) -> str:
         """
@@ -32,11 +33,18 @@ class Target:
         """
         return f"{'>=' if self.higher_is_better else '<='} {self.bound:g} {self.unit}"
 
+    def figure(self, result: WorkloadResult) -> float | None:
+        if self.metric in result.figures:
+            value = result.figures[self.metric]
+        else:
+            value = getattr(result, self.metric, None)
+        return None if value is None else float(value)
+
     def ratio(self, result: WorkloadResult) -> float | None:
         """figure / target, as the closing notes quote it: 300 MB/s against ">= 600 MB/s" is
         0.5 (a miss), 2.4 CPU-s/GB against "<= 3 CPU-s/GB" is 0.8 (met). None: not measured."""
-        figure = getattr(result, self.metric)
-        return None if figure is None else float(figure) / self.bound
+        figure = self.figure(result)
+        return None if figure is None else figure / self.bound
 
     def met(self, result: WorkloadResult) -> bool | None:
         ratio = self.ratio(result)
@@ -61,8 +69,30 @@ TARGETS: Mapping[tuple[str, int], tuple[Target, ...]] = {
 }
 
 
+# Targets of the other workload families (PERF.md's table; "suite" where PERF.md says it in
+# words and the suite has to pick a bar).
+KIND_TARGETS: Mapping[str, tuple[Target, ...]] = {
+    "list": (Target("p95_ms", 100, False, "ms p95"),),
+    "degraded": (Target("degraded_over_healthy", 0.5, True, "x healthy GET"),),
+    "memory": (Target("rss_growth", 1.25, False, "x peak RSS (largest/smallest size)", "suite"),),
+    "wan": (
+        Target("fast_min_share_of_cap", 0.8, True, "of link cap (slowest fast client)", "suite"),
+    ),
+}
+# Families measured against PERF.md's (op, size) table; a sweep, the mixed run or the memory
+# check use the same sizes but are not the workloads PERF.md specifies.
+_SIZED_KINDS = ("", "large", "small")
+
+
 def targets_for(result: WorkloadResult) -> tuple[Target, ...]:
-    return TARGETS.get((result.op, result.object_size), ())
+    """The targets that apply to ``result`` and whose figure it has."""
+    if result.kind in _SIZED_KINDS:
+        return TARGETS.get((result.op, result.object_size), ())
+    return tuple(
+        t
+        for t in KIND_TARGETS.get(result.kind, ())
+        if t.metric in result.figures or hasattr(result, t.metric)
+    )
 
 
 def fmt_num(value: float | None) -> str:
@@ -159,7 +189,9 @@ def result_dict(result: WorkloadResult) -> dict[str, Any]:
         {
             "metric": t.metric,
             "target": t.describe(),
+            "source": t.source,
             "bound": t.bound,
+            "figure": t.figure(result),
             "figure_over_target": t.ratio(result),
             "met": t.met(result),
         }
@@ -168,18 +200,36 @@ def result_dict(result: WorkloadResult) -> dict[str, Any]:
     return data
 
 
+def result_from_dict(data: Mapping[str, Any]) -> WorkloadResult:
+    """Back from ``result_dict`` (to re-render a report from its ``results.json``)."""
+    names = {f.name for f in dataclasses.fields(WorkloadResult)}
+    values = {k: v for k, v in data.items() if k in names}
+    values["error_samples"] = tuple(values.get("error_samples", ()))
+    values["latency_sample_ms"] = tuple(values.get("latency_sample_ms", ()))
+    return WorkloadResult(**values)
+
+
 def report_document(
     config: Mapping[str, Any],
     environment: Mapping[str, Any],
     medians: Sequence[WorkloadResult],
     runs: Sequence[Sequence[WorkloadResult]],
+    once: Sequence[WorkloadResult] = (),
+    profile: Mapping[str, Any] | None = None,
+    notes: Sequence[str] = (),
+    plots: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The ``--json`` document: medians (what the table shows) and every run's raw figures."""
+    """The ``results.json`` document: medians (what the tables show), every run's raw figures,
+    the workloads run once (memory check, profiled pass), the stage profile, notes, plots."""
     return {
         "format_version": JSON_FORMAT_VERSION,
         "config": dict(config),
         "environment": dict(environment),
-        "errors": sum(r.errors for r in medians),
+        "errors": sum(r.errors for r in medians) + sum(r.errors for r in once),
         "results": [result_dict(r) for r in medians],
+        "once": [result_dict(r) for r in once],
         "runs": [[result_dict(r) for r in run] for run in runs],
+        "profile": dict(profile or {}),
+        "notes": list(notes),
+        "plots": list(plots),
     }

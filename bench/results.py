@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 
 from bench.cpu import cpu_s_per_gb
 
 MB = 10**6
 MAX_ERROR_SAMPLES = 5
+LATENCY_SAMPLE_SIZE = 2000  # latencies kept per workload for the distribution plot
 
 
 def percentile(values: Sequence[float], pct: float) -> float | None:
@@ -73,6 +74,50 @@ class WorkloadResult:
     server_cores: float | None  # server CPU seconds per wall second
     client_cpu_s: float
     client_cpu_s_per_gb: float | None
+    # Workload family ("large", "small", "mixed", "list", "multipart", "sweep", "degraded",
+    # "wan", "memory", "profile"): picks the targets and the report section.
+    kind: str = ""
+    server_cpu_by_kind: Mapping[str, float] = field(default_factory=dict)  # "gateway": CPU-s
+    peak_rss_bytes: Mapping[str, int] = field(default_factory=dict)  # process name -> VmHWM
+    figures: Mapping[str, float | None] = field(default_factory=dict)  # workload-specific
+    latency_sample_ms: tuple[float, ...] = ()
+
+
+def sample_evenly(values: Sequence[float], n: int) -> tuple[float, ...]:
+    """At most ``n`` of ``values``, evenly spaced over the sorted values (keeps the shape of the
+    distribution, tails included).
+
+    >>> sample_evenly([5.0, 1.0, 3.0], 10)
+    (1.0, 3.0, 5.0)
+    >>> sample_evenly([float(i) for i in range(101)], 3)
+    (0.0, 50.0, 100.0)
+    """
+    ordered = sorted(values)
+    if len(ordered) <= n:
+        return tuple(ordered)
+    if n == 1:
+        return (ordered[len(ordered) // 2],)
+    step = (len(ordered) - 1) / (n - 1)
+    return tuple(ordered[round(i * step)] for i in range(n))
+
+
+def jain_fairness(values: Sequence[float]) -> float | None:
+    """Jain's fairness index (sum x)^2 / (n * sum x^2): 1 when all are equal, 1/n when one
+    takes everything; None for no values or all zero.
+
+    >>> jain_fairness([10, 10, 10, 10])
+    1.0
+    >>> jain_fairness([1, 0, 0, 0])
+    0.25
+    >>> round(jain_fairness([1, 2, 3, 4]), 4)  # 100 / (4 * 30)
+    0.8333
+    """
+    if not values:
+        return None
+    squares = sum(v * v for v in values)
+    if squares == 0:
+        return None
+    return float(sum(values) ** 2 / (len(values) * squares))
 
 
 def summarize(
@@ -84,6 +129,11 @@ def summarize(
     wall_s: float,
     server_cpu_s: float | None,
     client_cpu_s: float,
+    *,
+    kind: str = "",
+    server_cpu_by_kind: Mapping[str, float] | None = None,
+    peak_rss: Mapping[str, int] | None = None,
+    figures: Mapping[str, float | None] | None = None,
 ) -> WorkloadResult:
     """Fold per-request outcomes and the CPU spent into one workload's figures.
 
@@ -122,10 +172,15 @@ def summarize(
         server_cores=None if server_cpu_s is None else server_cpu_s * rate,
         client_cpu_s=client_cpu_s,
         client_cpu_s_per_gb=cpu_s_per_gb(client_cpu_s, moved),
+        kind=kind,
+        server_cpu_by_kind=dict(server_cpu_by_kind or {}),
+        peak_rss_bytes=dict(peak_rss or {}),
+        figures=dict(figures or {}),
+        latency_sample_ms=sample_evenly(latencies_ms, LATENCY_SAMPLE_SIZE),
     )
 
 
-_IDENTITY = frozenset({"workload", "op", "object_size", "concurrency"})
+_IDENTITY = frozenset({"workload", "op", "object_size", "concurrency", "kind"})
 
 
 def _median(values: list[float | None]) -> float | None:
@@ -162,6 +217,15 @@ def median_result(runs: Sequence[WorkloadResult]) -> WorkloadResult:
             medians[name] = tuple(merged)[:MAX_ERROR_SAMPLES]
         elif name in ("ops", "object_bytes"):
             medians[name] = int(statistics.median(getattr(r, name) for r in runs))
+        elif name in ("server_cpu_by_kind", "figures"):
+            names = dict.fromkeys(k for r in runs for k in getattr(r, name))
+            medians[name] = {k: _median([getattr(r, name).get(k) for r in runs]) for k in names}
+        elif name == "peak_rss_bytes":  # the peak over runs, not a median: it is a bound
+            procs = dict.fromkeys(k for r in runs for k in r.peak_rss_bytes)
+            medians[name] = {k: max(r.peak_rss_bytes.get(k, 0) for r in runs) for k in procs}
+        elif name == "latency_sample_ms":
+            latencies = [v for r in runs for v in r.latency_sample_ms]
+            medians[name] = sample_evenly(latencies, LATENCY_SAMPLE_SIZE)
         else:
             medians[name] = _median([getattr(r, name) for r in runs])
     return replace(first, **medians)  # type: ignore[arg-type]

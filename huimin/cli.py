@@ -9,6 +9,11 @@ import typer
 
 from huimin.settings import load_settings
 
+# `huimin bench --workloads` choices (bench.run.WORKLOADS; not imported here: the CLI stays light).
+WORKLOAD_NAMES = (
+    "large", "small", "mixed", "multipart", "list", "sweep", "wan", "degraded", "profile", "memory",
+)  # fmt: skip
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Huimin object store")
 
 
@@ -30,19 +35,20 @@ def server(
 
 @app.command()
 def bench(
-    size: Annotated[str, typer.Option(help="large object size (64MiB, 1MB, 4096)")] = "64MiB",
-    count: Annotated[int, typer.Option(help="large objects per run")] = 16,
-    concurrency: Annotated[int, typer.Option(help="large requests in flight")] = 8,
-    small_size: Annotated[str, typer.Option(help="small object size")] = "4KiB",
-    small_count: Annotated[int, typer.Option(help="small objects per run (0: skip)")] = 2000,
-    small_concurrency: Annotated[int, typer.Option(help="small requests in flight")] = 8,
-    runs: Annotated[int, typer.Option(help="runs; the table shows medians")] = 3,
-    verify: Annotated[bool, typer.Option(help="MD5-check every GET body (client CPU)")] = False,
+    target: Annotated[
+        str | None,
+        typer.Option(help="embedded (huimin server here) or cluster (huimin cluster up here)"),
+    ] = None,
+    topology: Annotated[
+        Path | None, typer.Option(help="with --target cluster [topologies/local.toml]")
+    ] = None,
+    gateways: Annotated[int, typer.Option(help="with --target cluster", min=1)] = 1,
     data_dir: Annotated[
-        Path | None, typer.Option(help="embedded server's data folder (default: temp, removed)")
+        Path | None,
+        typer.Option(help="server data / cluster folder, kept (and its LIST bucket) [temp]"),
     ] = None,
     server_env: Annotated[
-        list[str] | None, typer.Option(help="NAME=VALUE for the embedded server (repeatable)")
+        list[str] | None, typer.Option(help="NAME=VALUE for the started server (repeatable)")
     ] = None,
     endpoint: Annotated[
         str | None, typer.Option(help="bench this S3 endpoint instead of starting a server")
@@ -51,34 +57,120 @@ def bench(
     secret_key: Annotated[str | None, typer.Option(help="with --endpoint")] = None,
     region: Annotated[str, typer.Option(help="SigV4 region")] = "us-east-1",
     server_pid: Annotated[
-        int | None, typer.Option(help="with --endpoint: pid whose process tree's CPU is charged")
+        list[int] | None,
+        typer.Option(help="with --endpoint: a server process to charge CPU/RSS to (repeatable)"),
+    ] = None,
+    workloads: Annotated[
+        str, typer.Option(help="comma list of: " + ",".join(WORKLOAD_NAMES))
+    ] = ",".join(WORKLOAD_NAMES),
+    skip: Annotated[str, typer.Option(help="comma list of workloads to leave out")] = "",
+    runs: Annotated[int, typer.Option(help="runs; the tables show medians")] = 3,
+    verify: Annotated[bool, typer.Option(help="MD5-check every GET body (client CPU)")] = False,
+    size: Annotated[str, typer.Option(help="large object size (64MiB, 1MB, 4096)")] = "64MiB",
+    count: Annotated[int, typer.Option(help="large objects per run")] = 16,
+    concurrency: Annotated[int, typer.Option(help="large requests in flight")] = 8,
+    concurrency_sweep: Annotated[
+        str, typer.Option(help="in-flight steps of the sweep ('' skips it)")
+    ] = "1,4,8,16",
+    small_size: Annotated[str, typer.Option(help="small object size")] = "4KiB",
+    small_count: Annotated[int, typer.Option(help="small objects per run (0: skip)")] = 2000,
+    small_concurrency: Annotated[int, typer.Option(help="small requests in flight")] = 8,
+    mixed_seconds: Annotated[float, typer.Option(help="mixed run length")] = 30.0,
+    mixed_size: Annotated[str, typer.Option(help="mixed object size")] = "1MiB",
+    mixed_read_fraction: Annotated[float, typer.Option(help="share of GETs")] = 0.7,
+    mixed_concurrency: Annotated[int, typer.Option(help="mixed requests in flight")] = 8,
+    list_keys: Annotated[int, typer.Option(help="keys in the LIST bucket")] = 1_000_000,
+    list_pages: Annotated[int, typer.Option(help="timed pages of each kind per run")] = 200,
+    list_populate_concurrency: Annotated[int, typer.Option(help="PUTs in flight")] = 64,
+    multipart_size: Annotated[str, typer.Option(help="multipart object size")] = "1GiB",
+    part_size: Annotated[str, typer.Option(help="multipart part size")] = "16MiB",
+    part_concurrency: Annotated[int, typer.Option(help="parts in flight")] = 4,
+    degraded_count: Annotated[int, typer.Option(help="objects (of --size) read degraded")] = 8,
+    wan_slow_clients: Annotated[int, typer.Option(help="slow-link clients")] = 20,
+    wan_slow_mbps: Annotated[float, typer.Option(help="slow link, Mbit/s")] = 10.0,
+    wan_fast_clients: Annotated[int, typer.Option(help="fast-link clients")] = 4,
+    wan_fast_mbps: Annotated[float, typer.Option(help="fast link, Mbit/s")] = 100.0,
+    wan_seconds: Annotated[float, typer.Option(help="WAN run length")] = 60.0,
+    mem_uploads: Annotated[int, typer.Option(help="concurrent uploads (memory check)")] = 100,
+    mem_size: Annotated[
+        list[str] | None,
+        typer.Option(help="upload size(s) of the memory check (repeatable or comma list)"),
+    ] = None,
+    profile_rate: Annotated[int, typer.Option(help="py-spy samples per second")] = 50,
+    results: Annotated[
+        Path | None, typer.Option(help="results folder [bench/results/<timestamp>/]")
     ] = None,
     json_path: Annotated[
-        Path | None, typer.Option("--json", help="write results (medians and every run) here")
+        Path | None, typer.Option("--json", help="also write results.json here")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="progress bar on stderr")] = True,
+    plots: Annotated[bool, typer.Option(help="PNG plots (needs matplotlib)")] = True,
+    rerender: Annotated[
+        Path | None,
+        typer.Option(help="only rewrite report.md and plots of this results folder, then exit"),
     ] = None,
 ) -> None:
-    """Benchmark PUT/GET throughput, latency and server CPU-s/GB against PERF.md's targets."""
+    """Benchmark throughput, ops/s, latency, server CPU-s/GB and RSS against PERF.md's targets."""
+    from bench.config import build_config
     from bench.run import main as bench_main
 
-    status = bench_main(
-        size=size,
-        count=count,
-        concurrency=concurrency,
-        small_size=small_size,
-        small_count=small_count,
-        small_concurrency=small_concurrency,
-        runs=runs,
-        verify=verify,
-        data_dir=data_dir,
-        server_env=server_env or [],
-        endpoint=endpoint,
-        access_key=access_key,
-        secret_key=secret_key,
-        region=region,
-        server_pid=server_pid,
-        json_path=json_path,
-    )
-    raise typer.Exit(status)
+    if rerender is not None:
+        from bench.run import rerender as rerender_folder
+
+        typer.echo(f"wrote {', '.join(rerender_folder(rerender))} in {rerender}")
+        return
+
+    try:
+        config = build_config(
+            target=target,
+            endpoint=endpoint,
+            server_env=server_env or [],
+            mem_sizes=mem_size or ["64MiB,256MiB"],
+            concurrency_sweep=concurrency_sweep,
+            workloads=workloads,
+            skip=skip,
+            topology=topology,
+            gateways=gateways,
+            data_dir=data_dir,
+            access_key=access_key,
+            secret_key=secret_key,
+            region=region,
+            server_pid=server_pid or [],
+            runs=runs,
+            verify=verify,
+            size=size,
+            count=count,
+            concurrency=concurrency,
+            small_size=small_size,
+            small_count=small_count,
+            small_concurrency=small_concurrency,
+            mixed_seconds=mixed_seconds,
+            mixed_size=mixed_size,
+            mixed_read_fraction=mixed_read_fraction,
+            mixed_concurrency=mixed_concurrency,
+            list_keys=list_keys,
+            list_pages=list_pages,
+            list_populate_concurrency=list_populate_concurrency,
+            multipart_size=multipart_size,
+            part_size=part_size,
+            part_concurrency=part_concurrency,
+            degraded_count=degraded_count,
+            wan_slow_clients=wan_slow_clients,
+            wan_slow_mbps=wan_slow_mbps,
+            wan_fast_clients=wan_fast_clients,
+            wan_fast_mbps=wan_fast_mbps,
+            wan_seconds=wan_seconds,
+            mem_uploads=mem_uploads,
+            profile_rate=profile_rate,
+            results=results,
+            json_path=json_path,
+            progress=progress,
+            plots=plots,
+        )
+    except ValueError as exc:
+        typer.echo(f"huimin bench: {exc}", err=True)
+        raise typer.Exit(2) from None
+    raise typer.Exit(bench_main(config))
 
 
 @app.command()

@@ -1,12 +1,15 @@
 """``huimin bench`` end to end with tiny sizes against a running server: it completes, every
-request succeeds and is checked, and the JSON holds the figures the report is built from.
-No timing assertions: figures on a shared test machine mean nothing."""
+request succeeds and is checked, and the results folder holds the figures the report is built
+from. No timing assertions: figures on a shared test machine mean nothing."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from huimin.cli import app
@@ -33,23 +36,58 @@ FIELDS = {
     "server_cores",
     "client_cpu_s",
     "client_cpu_s_per_gb",
+    "kind",
+    "server_cpu_by_kind",
+    "peak_rss_bytes",
+    "figures",
+    "latency_sample_ms",
     "targets",
 }
+
+# Every workload, as small as it gets (multipart parts at the server's 5 MiB minimum).
+TINY = [
+    "--runs", "1", "--size", "1MiB", "--count", "3", "--concurrency", "2",
+    "--concurrency-sweep", "1,2", "--small-count", "12", "--mixed-seconds", "1",
+    "--list-keys", "150", "--list-pages", "4", "--multipart-size", "10MiB",
+    "--part-size", "5MiB", "--degraded-count", "2", "--wan-slow-clients", "2",
+    "--wan-fast-clients", "1", "--wan-seconds", "2", "--mem-uploads", "3",
+    "--mem-size", "1MiB,3MiB", "--no-progress",
+]  # fmt: skip
+
+
+def endpoint_args(server: Server) -> list[str]:
+    return [
+        "--endpoint", server.endpoint, "--access-key", server.access_key,
+        "--secret-key", server.secret_key, "--region", server.region,
+        "--server-pid", str(server.process.pid),
+    ]  # fmt: skip
+
+
+def check_results(doc: dict[str, Any]) -> None:
+    assert doc["errors"] == 0, [r["error_samples"] for r in doc["results"] + doc["once"]]
+    for r in doc["results"] + doc["once"] + [r for run in doc["runs"] for r in run]:
+        assert set(r) == FIELDS
+        assert r["errors"] == 0, r["error_samples"]
+        assert r["ops"] > 0
+        assert r["server_cpu_s"] is not None and r["server_cpu_s"] >= 0
+        assert r["p50_ms"] <= r["p95_ms"] <= r["p99_ms"]
 
 
 def test_bench_runs_end_to_end(server: Server, tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    args = ["bench", "--size", "1MiB", "--count", "2", "--concurrency", "2", "--small-count"]
-    args += ["20", "--runs", "2", "--verify", "--endpoint", server.endpoint, "--access-key"]
-    args += [server.access_key, "--secret-key", server.secret_key, "--region", server.region]
-    args += ["--server-pid", str(server.process.pid), "--json", str(out)]
+    args = ["bench", "--workloads", "large,small", "--size", "1MiB", "--count", "2"]
+    args += ["--concurrency", "2", "--small-count", "20", "--runs", "2", "--verify"]
+    args += [*endpoint_args(server), "--json", str(out), "--results", str(tmp_path / "r")]
+    args += ["--no-progress", "--no-plots"]
 
     run = CliRunner().invoke(app, args)
 
     assert run.exit_code == 0, run.output
     assert "| PUT 1 MiB " in run.output and "| GET 4 KiB " in run.output
     doc = json.loads(out.read_text())
-    assert doc["errors"] == 0
+    assert doc == json.loads((tmp_path / "r" / "results.json").read_text())
+    assert (tmp_path / "r" / "report.md").exists()
+    check_results(doc)
     assert doc["config"]["secret_key"] == "***"
     assert doc["environment"]["server_cpu_measured"] is True
     assert [r["workload"] for r in doc["results"]] == [
@@ -57,20 +95,93 @@ def test_bench_runs_end_to_end(server: Server, tmp_path: Path) -> None:
         "GET 1 MiB",
         "PUT 4 KiB",
         "GET 4 KiB",
+        "HEAD 4 KiB",
+        "DELETE 4 KiB",
     ]
     assert len(doc["runs"]) == 2
-    for r in doc["results"] + [r for run_results in doc["runs"] for r in run_results]:
-        assert set(r) == FIELDS
-        assert r["errors"] == 0, r["error_samples"]
+    for r in doc["results"]:
         expected_ops = 2 if r["object_size"] == 1024 * 1024 else 20
         assert r["ops"] == expected_ops
-        assert r["object_bytes"] == expected_ops * r["object_size"]
-        assert r["server_cpu_s"] is not None and r["server_cpu_s"] >= 0
-        assert r["p50_ms"] <= r["p95_ms"] <= r["p99_ms"]
+        if r["op"] in ("PUT", "GET"):
+            assert r["object_bytes"] == expected_ops * r["object_size"]
+        assert set(r["server_cpu_by_kind"]) == {"server"}
+        assert r["peak_rss_bytes"][f"pid-{server.process.pid}"] > 0
     small_put = doc["results"][2]
     assert [t["target"] for t in small_put["targets"]] == [">= 1000 ops/s"]
 
 
-def test_bench_rejects_half_an_endpoint() -> None:
-    run = CliRunner().invoke(app, ["bench", "--endpoint", "http://127.0.0.1:1"])
-    assert run.exit_code == 2
+def test_bench_every_workload_tiny_against_an_endpoint(server: Server, tmp_path: Path) -> None:
+    """All workloads but degraded (the suite cannot break an external store)."""
+    results = tmp_path / "r"
+    run = CliRunner().invoke(
+        app, ["bench", *TINY, *endpoint_args(server), "--results", str(results)]
+    )
+
+    assert run.exit_code == 0, run.output
+    doc = json.loads((results / "results.json").read_text())
+    check_results(doc)
+    kinds = {r["kind"] for r in doc["results"]}
+    assert kinds == {"large", "small", "mixed", "multipart", "list", "sweep", "wan"}
+    assert [r["kind"] for r in doc["once"]] == ["profile", "memory", "memory"]
+    wan = next(r for r in doc["results"] if r["kind"] == "wan")
+    assert {"c:slow-01", "c:slow-02", "c:fast-01", "jain_share_of_cap"} <= set(wan["figures"])
+    assert doc["once"][-1]["figures"]["rss_growth"] > 0
+    report = (results / "report.md").read_text()
+    assert "## Summary against the targets" in report and "## Throughput vs concurrency" in report
+    assert "degraded GET skipped" in report
+    if doc["profile"].get("kinds"):  # py-spy present and allowed to attach
+        assert set(doc["profile"]["kinds"]) == {"server"}
+    if "throughput_vs_concurrency.png" in doc["plots"]:
+        assert (results / "throughput_vs_concurrency.png").stat().st_size > 0
+    # The LIST bucket stays for the next invocation; a second run reuses it.
+    again = CliRunner().invoke(
+        app, ["bench", *TINY, "--workloads", "list", *endpoint_args(server), "--results",
+              str(tmp_path / "again")],
+    )  # fmt: skip
+    assert again.exit_code == 0, again.output
+    assert "populate" not in again.output
+
+
+def test_bench_embedded_target_with_degraded_get(tmp_path: Path) -> None:
+    results = tmp_path / "r"
+    args = ["bench", *TINY, "--target", "embedded", "--workloads", "large,degraded,memory"]
+    run = CliRunner().invoke(app, [*args, "--results", str(results), "--no-plots"])
+
+    assert run.exit_code == 0, run.output
+    doc = json.loads((results / "results.json").read_text())
+    check_results(doc)
+    degraded = next(r for r in doc["results"] if r["kind"] == "degraded")
+    assert "drive folders moved away" in degraded["workload"]
+    assert degraded["figures"]["degraded_over_healthy"] > 0
+    assert [t["target"] for t in degraded["targets"]] == [">= 0.5 x healthy GET"]
+
+
+def cluster_available() -> bool:
+    try:
+        import huimin.cluster  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not cluster_available(), reason="huimin cluster is not there yet")
+def test_bench_cluster_target(tmp_path: Path) -> None:
+    """``--target cluster``: cluster up, bench (CPU of the gateway and every node, degraded GET
+    with two nodes killed and restarted), cluster down."""
+    results = tmp_path / "r"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUIMIN_ROOT_")}
+    args = ["bench", *TINY, "--target", "cluster", "--data-dir", str(tmp_path / "cluster")]
+    args += ["--workloads", "large,small,degraded,profile", "--results", str(results)]
+    run = CliRunner().invoke(app, [*args, "--no-plots"], env=env)
+
+    assert run.exit_code == 0, run.output
+    doc = json.loads((results / "results.json").read_text())
+    check_results(doc)
+    large = doc["results"][0]
+    assert set(large["server_cpu_by_kind"]) == {"gateway", "node"}
+    assert {"gateway-1", "node-1", "node-6"} <= set(large["peak_rss_bytes"])
+    degraded = next(r for r in doc["results"] if r["kind"] == "degraded")
+    assert "2 nodes SIGKILLed" in degraded["workload"]
+    # Both nodes are back and the cluster was brought down afterwards.
+    state = tmp_path / "cluster" / "cluster.json"
+    assert not state.exists()

@@ -10,10 +10,22 @@ from datetime import UTC, datetime
 import pytest
 
 import bench.client
+import bench.config
 import bench.cpu
+import bench.listing
+import bench.markdown
+import bench.memory
+import bench.multipart
+import bench.plots
+import bench.profile
+import bench.progress
+import bench.ratelimit
 import bench.report
 import bench.results
 import bench.run
+import bench.servers
+import bench.suite
+import bench.wan
 import bench.workloads
 from bench.client import Credentials, Signer
 from bench.cpu import CpuTimes, cpu_s_per_gb, descendants, parse_stat
@@ -39,7 +51,27 @@ def result(op: str = "PUT", size: int = 64 * MIB, **changes: object) -> Workload
 
 
 @pytest.mark.parametrize(
-    "module", [bench.client, bench.cpu, bench.report, bench.results, bench.run, bench.workloads]
+    "module",
+    [
+        bench.client,
+        bench.config,
+        bench.cpu,
+        bench.listing,
+        bench.markdown,
+        bench.memory,
+        bench.multipart,
+        bench.plots,
+        bench.profile,
+        bench.progress,
+        bench.ratelimit,
+        bench.report,
+        bench.results,
+        bench.run,
+        bench.servers,
+        bench.suite,
+        bench.wan,
+        bench.workloads,
+    ],
 )
 def test_docstring_examples(module: object) -> None:
     failed, _ = doctest.testmod(module)  # type: ignore[arg-type]

@@ -1,0 +1,278 @@
+"""``report.md``: the summary against the targets, the full table, CPU-s/GB by process kind and
+by stage, peak RSS per process, and the sections of the workloads with more to say (sweep, WAN,
+memory). Pure: results in, Markdown out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from bench.profile import STAGES, SYNC_WAIT
+from bench.report import MISSING, fmt_num, format_errors, format_table, targets_for
+from bench.results import WorkloadResult
+
+MIB = 2**20
+
+
+def md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """An aligned Markdown table.
+
+    >>> print(md_table(["a", "bb"], [["1", "2"]]))
+    | a | bb |
+    |---|----|
+    | 1 | 2  |
+    """
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([line(header), rule, *(line(r) for r in rows)])
+
+
+def _main_figure(r: WorkloadResult) -> tuple[str, float | None]:
+    if r.kind == "list":
+        return "p95 ms", r.p95_ms
+    if r.kind == "wan":
+        return "Jain (share of cap)", r.figures.get("jain_share_of_cap")
+    if r.kind == "memory":
+        return "gateway peak RSS MiB", r.figures.get("gateway_peak_rss_mb")
+    if r.object_size and r.object_size < MIB:
+        return "ops/s", r.ops_per_s
+    if r.op in ("HEAD", "DELETE"):
+        return "ops/s", r.ops_per_s
+    return "MB/s", r.mb_per_s
+
+
+_LABELS = {
+    "mb_per_s": "MB/s",
+    "ops_per_s": "ops/s",
+    "p95_ms": "p95 ms",
+    "server_cpu_s_per_gb": "CPU-s/GB",
+    "degraded_over_healthy": "degraded/healthy MB/s",
+    "rss_growth": "gateway peak RSS growth",
+    "fast_min_share_of_cap": "slowest fast client, share of cap",
+}
+
+
+def summary_rows(results: Sequence[WorkloadResult]) -> list[list[str]]:
+    """One row per target (or the workload's main figure when it has none)."""
+    rows: list[list[str]] = []
+    for r in results:
+        targets = targets_for(r)
+        if not targets:
+            label, value = _main_figure(r)
+            rows.append([r.workload, label, fmt_num(value), MISSING, MISSING])
+        for t in targets:
+            ratio = t.ratio(r)
+            met = t.met(r)
+            verdict = MISSING if ratio is None else f"{ratio:.2f} {'ok' if met else 'MISS'}"
+            source = "" if t.source == "PERF.md" else f" ({t.source})"
+            rows.append(
+                [
+                    r.workload,
+                    _LABELS.get(t.metric, t.metric),
+                    fmt_num(t.figure(r)),
+                    t.describe() + source,
+                    verdict,
+                ]
+            )
+    return rows
+
+
+def summary_table(results: Sequence[WorkloadResult]) -> str:
+    return md_table(
+        ["workload", "figure", "value", "target", "figure/target"], summary_rows(results)
+    )
+
+
+def _kinds(results: Sequence[WorkloadResult]) -> list[str]:
+    order = {"gateway": 0, "node": 1, "server": 2}
+    found = {k for r in results for k in r.server_cpu_by_kind}
+    return sorted(found, key=lambda k: (order.get(k, 9), k))
+
+
+def cpu_breakdown_table(results: Sequence[WorkloadResult]) -> str:
+    """CPU per process kind: CPU-s/GB where objects >= 1 MiB moved, else CPU µs per request."""
+    kinds = _kinds(results)
+    header = ["workload", "unit", *(f"{k}" for k in kinds), "all server processes", "client"]
+    rows = []
+    for r in results:
+        if r.server_cpu_s is None or not r.ops:
+            continue
+        per_gb = r.object_bytes > 0 and r.object_size >= MIB
+
+        def scale(cpu_s: float | None, r: WorkloadResult = r, per_gb: bool = per_gb) -> str:
+            if cpu_s is None:
+                return MISSING
+            return fmt_num(cpu_s * 1e9 / r.object_bytes if per_gb else cpu_s * 1e6 / r.ops)
+
+        rows.append(
+            [
+                r.workload,
+                "CPU-s/GB" if per_gb else "CPU µs/op",
+                *(scale(r.server_cpu_by_kind.get(k)) for k in kinds),
+                scale(r.server_cpu_s),
+                scale(r.client_cpu_s),
+            ]
+        )
+    return md_table(header, rows)
+
+
+def rss_table(results: Sequence[WorkloadResult]) -> str:
+    names = list(dict.fromkeys(n for r in results for n in r.peak_rss_bytes))
+    rows = [
+        [r.workload, *(fmt_num(r.peak_rss_bytes[n] / MIB) if n in r.peak_rss_bytes else MISSING
+                       for n in names)]
+        for r in results
+        if r.peak_rss_bytes
+    ]  # fmt: skip
+    return md_table(["workload (peak RSS, MiB)", *names], rows)
+
+
+def stage_table(profile: Mapping[str, Any]) -> str:
+    kinds: Mapping[str, Any] = profile.get("kinds", {})
+    header = ["stage"]
+    for k in kinds:
+        header += [f"{k} share", f"{k} CPU-s/GB"]
+    rows = []
+    for stage in STAGES:
+        row = [stage]
+        for data in kinds.values():
+            row += [
+                f"{100 * data['share'].get(stage, 0.0):.0f}%",
+                fmt_num(data["stage_cpu_s_per_gb"].get(stage)),
+            ]
+        rows.append(row)
+    wait = [SYNC_WAIT + " (share of all samples)"]
+    for data in kinds.values():
+        wait += [f"{100 * data.get('disk_wait_share', 0.0):.0f}%", MISSING]
+    rows.append(wait)
+    total = ["total (measured)"]
+    for data in kinds.values():
+        total += [f"{data['samples']} samples", fmt_num(data["cpu_s_per_gb"])]
+    rows.append(total)
+    return md_table(header, rows)
+
+
+def top_frames(profile: Mapping[str, Any]) -> list[str]:
+    lines = []
+    for kind, data in profile.get("kinds", {}).items():
+        samples = data["samples"] or 1
+        lines.append(f"Hottest innermost frames, {kind} ({data['samples']} samples):")
+        lines.append("")
+        lines += [f"- {100 * n / samples:4.1f}% `{frame}`" for frame, n in data["top_frames"]]
+        lines.append("")
+    return lines
+
+
+def sweep_table(results: Sequence[WorkloadResult]) -> str:
+    by_c: dict[int, dict[str, WorkloadResult]] = {}
+    for r in results:
+        if r.kind == "sweep":
+            by_c.setdefault(r.concurrency, {})[r.op] = r
+
+    def cell(c: int, op: str, fn: Callable[[WorkloadResult], float | None]) -> str:
+        r = by_c[c].get(op)
+        return MISSING if r is None else fmt_num(fn(r))
+
+    rows = [
+        [
+            str(c),
+            cell(c, "PUT", lambda r: r.mb_per_s),
+            cell(c, "GET", lambda r: r.mb_per_s),
+            cell(c, "PUT", lambda r: r.p99_ms),
+            cell(c, "GET", lambda r: r.p99_ms),
+            cell(c, "PUT", lambda r: r.server_cpu_s_per_gb),
+            cell(c, "GET", lambda r: r.server_cpu_s_per_gb),
+        ]
+        for c in sorted(by_c)
+    ]
+    header = ["in flight", "PUT MB/s", "GET MB/s", "PUT p99 ms", "GET p99 ms"]
+    return md_table([*header, "PUT CPU-s/GB", "GET CPU-s/GB"], rows)
+
+
+def wan_section(r: WorkloadResult) -> list[str]:
+    f = r.figures
+    clients = sorted(k[2:] for k in f if k.startswith("c:"))
+    rows = []
+    for name in clients:
+        label = name.rpartition("-")[0]
+        mean_share = f.get(f"{label}_mean_share_of_cap")
+        mean_mb = f.get(f"{label}_mean_mb_s")
+        cap = None if not mean_share or mean_mb is None else mean_mb / mean_share
+        mb = f[f"c:{name}"]
+        share = None if mb is None or not cap else mb / cap
+        rows.append([name, fmt_num(cap), fmt_num(mb), fmt_num(share)])
+    lines = [
+        f"Jain's fairness index over share of cap: {fmt_num(f.get('jain_share_of_cap'))}; "
+        f"within slow: {fmt_num(f.get('jain_slow'))}, within fast: {fmt_num(f.get('jain_fast'))}.",
+        f"Slow clients: mean {fmt_num(f.get('slow_mean_share_of_cap'))} of cap, "
+        f"min {fmt_num(f.get('slow_min_share_of_cap'))}. Fast clients: mean "
+        f"{fmt_num(f.get('fast_mean_share_of_cap'))}, min {fmt_num(f.get('fast_min_share_of_cap'))}"
+        f" -> {'not starved' if f.get('fast_not_starved') else 'STARVED (below 0.8 of cap)'}.",
+        "",
+        md_table(["client", "cap MB/s", "MB/s", "share of cap"], rows),
+    ]
+    return lines
+
+
+def render(
+    title: str,
+    environment: Mapping[str, Any],
+    config: Mapping[str, Any],
+    results: Sequence[WorkloadResult],
+    once: Sequence[WorkloadResult],
+    profile: Mapping[str, Any],
+    notes: Sequence[str],
+    plots: Sequence[str],
+) -> str:
+    everything = [*results, *once]
+    out = [
+        f"# {title}",
+        "",
+        f"{environment.get('date')} on {environment.get('host')} ({environment.get('cpus')} CPUs, "
+        f"Python {environment.get('python')}); server: {environment.get('server')}. "
+        f"Medians of {config.get('runs')} run(s) unless marked once. MB = 10^6 bytes, "
+        "CPU-s/GB = CPU seconds of all server processes per 10^9 bytes of object data.",
+        "",
+    ]
+    if notes:
+        out += ["Notes:", "", *(f"- {n}" for n in notes), ""]
+    out += ["## Summary against the targets", "", summary_table(everything), ""]
+    out += ["## All figures", "", format_table(everything), ""]
+    errors = format_errors(
+        [dataclasses.replace(r, error_samples=r.error_samples[:2]) for r in everything]
+    )
+    if errors:
+        out += ["## Errors", "", *(f"- {e}" for e in errors), ""]
+    out += ["## Server CPU by process kind", "", cpu_breakdown_table(everything), ""]
+    if profile.get("kinds"):
+        out += [
+            f"## CPU-s/GB by stage ({profile.get('workload')}, py-spy "
+            f"{profile.get('rate_hz')} Hz, non-blocking, once)",
+            "",
+            "Each sample's stack is attributed to one stage (bench/profile.py); the shares split "
+            "the CPU-s/GB measured for that process kind during the profiled pass.",
+            "",
+            stage_table(profile),
+            "",
+            *top_frames(profile),
+        ]
+    for e in profile.get("errors", []):
+        out.append(f"- profile: {e}")
+    if any(r.kind == "sweep" for r in results):
+        out += ["## Throughput vs concurrency", "", sweep_table(results), ""]
+    for r in everything:
+        if r.kind == "wan":
+            out += [f"## {r.workload}", "", *wan_section(r), ""]
+    if any(r.peak_rss_bytes for r in everything):
+        reset = environment.get("rss_reset")
+        how = "reset before each workload" if reset else "since process start (reset refused)"
+        out += [f"## Peak RSS per process ({how})", "", rss_table(everything), ""]
+    if plots:
+        out += ["## Plots", "", *(f"![{p}]({p})" for p in plots), ""]
+    return "\n".join(out)
