@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 _END = object()
 
 
+class NodeUnresponsive(TimeoutError):
+    """A call timed out and the node did not answer its liveness probe either."""
+
+
 @dataclass(frozen=True, slots=True)
 class Timeouts:
     connect_s: float = 2.0
@@ -105,13 +109,15 @@ class NodeClient:
 
     async def bounded(self, base: str, aw: Awaitable[_R]) -> _R:
         """Await ``aw`` (IO with node ``base``) for up to io_s, but give up after rpc_s when
-        the node does not answer a liveness probe either: the first shard write to a hung or
-        cut-off node then costs rpc_s + probe_s, not io_s. Raises TimeoutError."""
+        the node does not answer a liveness probe either: the first call to a hung or cut-off
+        node then costs rpc_s + probe_s, not io_s. Raises NodeUnresponsive in that case (the
+        node is then marked down), TimeoutError when a live but overloaded node took io_s."""
         task = asyncio.ensure_future(aw)
         try:
             done, _ = await asyncio.wait({task}, timeout=self.timeouts.rpc_s)
             if not done and not await self.answers(base) and not task.done():
-                raise TimeoutError
+                self.mark_down(base)
+                raise NodeUnresponsive(base)
             return await asyncio.wait_for(task, max(self.timeouts.io_s - self.timeouts.rpc_s, 0))
         finally:
             task.cancel()
@@ -176,7 +182,6 @@ class RemoteShardWriter:
             try:
                 await self._drive.client.bounded(self._drive.base, self._queue.put(piece))
             except TimeoutError:
-                self._drive.client.mark_down(self._drive.base)
                 raise DriveError(f"{self._drive.name}: shard write timed out") from None
 
     async def _failed(self) -> None:
@@ -195,7 +200,6 @@ class RemoteShardWriter:
             await self._drive.client.bounded(self._drive.base, self._queue.put(_END))
             await self._drive.client.bounded(self._drive.base, asyncio.shield(self._task))
         except TimeoutError:
-            self._drive.client.mark_down(self._drive.base)
             raise DriveError(f"{self._drive.name}: shard fsync timed out") from None
         except StorageError:
             raise
@@ -239,12 +243,15 @@ class RemoteDrive:
 
     async def call_raw(self, method: str, path: str, body: Any = None) -> Any:
         self.client.ensure_up(self.base, self.name)
+
+        async def request() -> Any:
+            async with self.client.session.request(
+                method, self.base + path, json=body, headers=self.client.headers(method, path)
+            ) as resp:
+                return await self.check(resp)
+
         try:
-            async with asyncio.timeout(self.client.timeouts.rpc_s):
-                async with self.client.session.request(
-                    method, self.base + path, json=body, headers=self.client.headers(method, path)
-                ) as resp:
-                    return await self.check(resp)
+            return await self.client.bounded(self.base, request())
         except StorageError:
             raise
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
@@ -252,8 +259,11 @@ class RemoteDrive:
             raise DriveError(f"{self.name}: {exc!r}") from exc
 
     def _unreachable(self, exc: BaseException) -> None:
-        """Timeouts and connection failures mark the node down (not HTTP error answers)."""
-        if isinstance(exc, TimeoutError | aiohttp.ClientConnectionError | OSError):
+        """A refused or broken connection marks the node down. Timeouts already did when the
+        node is unresponsive (bounded); a slow but live node is not marked down."""
+        if isinstance(exc, aiohttp.ClientConnectionError) or (
+            isinstance(exc, OSError) and not isinstance(exc, TimeoutError)
+        ):
             self.client.mark_down(self.base)
 
     async def _rpc(self, method: str, decode: Callable[[Any], _R], **args: Any) -> _R:
