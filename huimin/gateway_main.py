@@ -41,7 +41,7 @@ async def serve(settings: Settings) -> None:
     tls = node_client_tls(settings)
     client = NodeClient(
         identity,
-        Timeouts(rpc_s=settings.node_timeout_s, io_s=settings.node_timeout_s * 3),
+        Timeouts(rpc_s=settings.node_timeout_s),
         tls=tls,
     )
     address = {n.name: n.address for n in topology.nodes}

@@ -62,6 +62,8 @@ class NodeClient:
         # each waiting out a timeout) until a background probe finds the node answering again.
         self.down: set[str] = set()
         self._probes: dict[str, asyncio.Task[None]] = {}
+        self._liveness: dict[str, asyncio.Future[bool]] = {}
+        self._probed_at: dict[str, float] = {}
         # Run when a node marked down answers again (e.g. give it the buckets it missed).
         self.on_recovered: list[Callable[[], Awaitable[object]]] = []
         self._recoveries: set[asyncio.Task[object]] = set()
@@ -95,7 +97,15 @@ class NodeClient:
 
     async def answers(self, base: str) -> bool:
         """Whether the node answers its liveness probe within probe_s: a busy disk does not
-        stop that, a hung process or a cut link does."""
+        stop that, a hung process or a cut link does. Concurrent callers share one probe."""
+        probe = self._liveness.get(base)
+        if probe is None or (probe.done() and time.monotonic() - self._probed_at[base] > 1.0):
+            probe = asyncio.ensure_future(self._answers(base))
+            self._liveness[base] = probe
+            self._probed_at[base] = time.monotonic()
+        return await asyncio.shield(probe)
+
+    async def _answers(self, base: str) -> bool:
         if self._probe_session is None:  # own connections: a pool full of streams is no hang
             self._probe_session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=0, force_close=True, ssl=self.tls or False)
@@ -108,17 +118,22 @@ class NodeClient:
             return False
 
     async def bounded(self, base: str, aw: Awaitable[_R]) -> _R:
-        """Await ``aw`` (IO with node ``base``) for up to io_s, but give up after rpc_s when
-        the node does not answer a liveness probe either: the first call to a hung or cut-off
-        node then costs rpc_s + probe_s, not io_s. Raises NodeUnresponsive in that case (the
-        node is then marked down), TimeoutError when a live but overloaded node took io_s."""
+        """Await ``aw`` (IO with node ``base``) while the node is alive: every rpc_s without an
+        answer, probe its liveness; a node that does not answer the probe either is marked
+        down (NodeUnresponsive: a hung or cut-off node costs one rpc_s + probe), a live but
+        overloaded node gets up to io_s (TimeoutError after that)."""
         task = asyncio.ensure_future(aw)
+        deadline = time.monotonic() + self.timeouts.io_s
         try:
-            done, _ = await asyncio.wait({task}, timeout=self.timeouts.rpc_s)
-            if not done and not await self.answers(base) and not task.done():
-                self.mark_down(base)
-                raise NodeUnresponsive(base)
-            return await asyncio.wait_for(task, max(self.timeouts.io_s - self.timeouts.rpc_s, 0))
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=self.timeouts.rpc_s)
+                if done:
+                    return task.result()
+                if not await self.answers(base) and not task.done():
+                    self.mark_down(base)
+                    raise NodeUnresponsive(base)
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{base}: no progress in {self.timeouts.io_s} s")
         finally:
             task.cancel()
 
@@ -127,7 +142,12 @@ class NodeClient:
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(
-                    limit=0, limit_per_host=64, force_close=False, ssl=self.tls or False
+                    # Shard uploads hold a connection each for their whole length: no per-node
+                    # cap, or uploads beyond it would wait for a connection and time out.
+                    limit=0,
+                    limit_per_host=0,
+                    force_close=False,
+                    ssl=self.tls or False,
                 ),
                 timeout=aiohttp.ClientTimeout(total=None, connect=self.timeouts.connect_s),
                 auto_decompress=False,
