@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
+from typing import Any
 
 from storage.api import ListedObject, ListPage, ns_to_datetime
 from storage.drive import Drive, ListRow
-from storage.errors import ObjectNotFound, QuorumNotReached
-from storage.quorum import pick_readable
+from storage.errors import QuorumNotReached
 from storage.sets import ErasureSets, each
 
 # Seeking past "photos/" lists keys after "photos/" + this: later than any real key under it.
@@ -37,26 +37,45 @@ def common_prefix(key: str, prefix: str, delimiter: str) -> str | None:
 def merge_set_rows(
     per_drive: Sequence[list[ListRow] | None], k: int, horizon: str | None
 ) -> list[ListRow]:
-    """Readable newest version of every key up to ``horizon`` (None: no limit), in key order."""
-    by_key: dict[str, list[list[ListRow] | None]] = {}
-    for position, rows in enumerate(per_drive):
-        if rows is None:
-            continue
-        for row in rows:
+    """Readable newest version of every key up to ``horizon`` (None: no limit), in key order.
+
+    The same rule as ``quorum.pick_readable`` (newest version held by >= k drives; a key whose
+    newest version could still reach k on silent drives is skipped as undecidable), counted in
+    one pass over the rows: a 1000-key page from 12 drives is 12,000 rows per page.
+
+    >>> a1, b1 = ListRow("a", "1", 1, 0, ""), ListRow("b", "1", 1, 0, "")
+    >>> [r.key for r in merge_set_rows([[a1, b1], [a1], [a1, b1]], 2, None)]
+    ['a', 'b']
+    >>> [r.key for r in merge_set_rows([[a1, b1], [a1], [a1]], 2, None)]
+    ['a']
+    """
+    missing = sum(1 for rows in per_drive if rows is None)
+    by_key: dict[str, dict[str, list[Any]]] = {}  # key -> version -> [drives holding it, row]
+    for rows in per_drive:
+        for row in rows or ():
             if horizon is not None and row.key > horizon:
                 break
-            slots = by_key.setdefault(row.key, [[] for _ in per_drive])
-            slot = slots[position]
-            assert slot is not None
-            slot.append(row)
-    failed = [rows is None for rows in per_drive]
+            versions = by_key.get(row.key)
+            if versions is None:
+                by_key[row.key] = {row.version_id: [1, row]}
+            elif (entry := versions.get(row.version_id)) is None:
+                versions[row.version_id] = [1, row]
+            else:
+                entry[0] += 1
     out = []
     for key in sorted(by_key):
-        views = [None if failed[i] else v for i, v in enumerate(by_key[key])]
-        try:
-            out.append(pick_readable(views, k).version)
-        except (ObjectNotFound, QuorumNotReached):
-            continue  # not readable now: a failed, interrupted or undecidable write
+        versions = by_key[key]
+        if len(versions) == 1:
+            ((held, row),) = versions.values()
+            if held >= k:
+                out.append(row)
+            continue
+        for held, row in sorted(versions.values(), key=lambda e: e[1].order, reverse=True):
+            if held >= k:
+                out.append(row)
+                break
+            if held + missing >= k:
+                break  # a newer version may exist on silent drives: undecidable, not listed
     return out
 
 

@@ -18,7 +18,7 @@ import base64
 import dataclasses
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from storage import errors
@@ -106,8 +106,14 @@ def check_request(
 # Records <-> JSON -------------------------------------------------------------------------------
 
 
+class ListRows(list[ListRow]):
+    """Listing rows sent as compact arrays ([key, version, mod time, size, etag]), not objects."""
+
+
 def to_json(value: Any) -> Any:
     """Records as JSON-ready values: dataclasses -> dicts, bytes -> {"b64": ...}."""
+    if isinstance(value, ListRows):
+        return [[r.key, r.version_id, r.mod_time_ns, r.size, r.etag] for r in value]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, bytes):
@@ -142,8 +148,8 @@ def part_record(doc: Mapping[str, Any]) -> PartRecord:
     return PartRecord(**doc)
 
 
-def list_row(doc: Mapping[str, Any]) -> ListRow:
-    return ListRow(**doc)
+def list_rows(doc: Sequence[Sequence[Any]]) -> list[ListRow]:
+    return [ListRow(*r) for r in doc]
 
 
 def drive_info(doc: Mapping[str, Any]) -> DriveInfo:

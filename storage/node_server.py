@@ -40,6 +40,10 @@ def _rpc_table() -> dict[str, Rpc]:
         before = (a["before"][0], a["before"][1])
         return await d.prune_versions(a["bucket"], a["key"], before, a["durable"])
 
+    async def list_versions(d: LocalDrive, a: dict[str, Any]) -> Any:
+        rows = await d.list_versions(a["bucket"], a["prefix"], a["after"], a["limit"])
+        return proto.ListRows(rows)  # compact rows: a listing page is 1000 of them
+
     async def list_uploads(d: LocalDrive, a: dict[str, Any]) -> Any:
         after = (a["after"][0], a["after"][1])
         return await d.list_uploads(a["bucket"], a["prefix"], after, a["limit"])
@@ -54,9 +58,7 @@ def _rpc_table() -> dict[str, Rpc]:
         "get_versions": lambda d, a: d.get_versions(a["bucket"], a["key"]),
         "prune_versions": prune_versions,
         "delete_version": lambda d, a: d.delete_version(a["bucket"], a["key"], a["version_id"]),
-        "list_versions": lambda d, a: d.list_versions(
-            a["bucket"], a["prefix"], a["after"], a["limit"]
-        ),
+        "list_versions": list_versions,
         "put_upload": lambda d, a: d.put_upload(proto.upload_record(a["upload"])),
         "get_upload": lambda d, a: d.get_upload(a["upload_id"]),
         "list_uploads": list_uploads,

@@ -352,7 +352,7 @@ class RemoteDrive:
     ) -> list[ListRow]:
         return await self._rpc(
             "list_versions",
-            _each(proto.list_row),
+            proto.list_rows,
             bucket=bucket,
             prefix=prefix,
             after=after,
