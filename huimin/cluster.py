@@ -26,6 +26,7 @@ import secrets
 import socket
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -102,23 +103,48 @@ class ClusterState:
     def processes(self) -> list[Proc]:
         return [*self.gateways, *self.nodes]
 
-    def status(self) -> dict[str, Any]:
-        """The ``cluster status --json`` document."""
+    def status(self, health: bool = True) -> dict[str, Any]:
+        """The ``cluster status --json`` document. With ``health``, each live process's
+        ``/_huimin/health/ready`` answer is included: per erasure set, healthy drives against
+        read and write quorum (gateways), and per drive ok / free bytes (nodes) — the same data
+        the readiness probes and metrics use."""
         return {
             "gateways": [
-                {"endpoint": g.endpoint, "pid": g.pid, "alive": g.alive()} for g in self.gateways
+                {
+                    "endpoint": g.endpoint,
+                    "pid": g.pid,
+                    "alive": (alive := g.alive()),
+                    **({"health": readiness(g.endpoint)} if health and alive else {}),
+                }
+                for g in self.gateways
             ],
             "nodes": [
                 {
                     "name": n.name,
                     "pid": n.pid,
                     "address": n.listen,
-                    "alive": n.alive(),
+                    "alive": (alive := n.alive()),
                     "drives": n.drives,
+                    **({"health": readiness(f"http://{n.listen}")} if health and alive else {}),
                 }
                 for n in self.nodes
             ],
         }
+
+
+def readiness(base: str) -> dict[str, Any]:
+    """A process's readiness document (or why it could not be had)."""
+    try:
+        with urllib.request.urlopen(base + READY_PATH, timeout=2) as resp:
+            doc: dict[str, Any] = json.loads(resp.read())
+            return doc
+    except urllib.error.HTTPError as exc:  # 503: not ready, still a readiness document
+        try:
+            return dict(json.loads(exc.read()))
+        except ValueError:
+            return {"status": f"HTTP {exc.code}"}
+    except (OSError, ValueError) as exc:
+        return {"status": "unreachable", "error": str(exc)}
 
 
 def default_program() -> list[str]:

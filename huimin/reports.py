@@ -80,10 +80,20 @@ def status_text(state: ClusterState) -> str:
         lines.append(
             f"  gateway  {g['endpoint']:<28} pid {g['pid']:<8} {'up' if g['alive'] else 'DOWN'}"
         )
+        health = g.get("health", {})
+        for s in health.get("sets", []):
+            lines.append(
+                f"    set {s['set']}: {s['healthy']}/{s['drives']} drives healthy "
+                f"(read quorum {s['read_quorum']}, write quorum {s['write_quorum']})"
+            )
+        if health:
+            lines.append(f"    {health.get('status')}")
     for n in doc["nodes"]:
         drives = " ".join(d["name"] for d in n["drives"])
+        bad = [name for name, d in n.get("health", {}).get("drives", {}).items() if not d.get("ok")]
         lines.append(
             f"  {n['name']:<8} {n['address']:<28} pid {n['pid']:<8} "
             f"{'up' if n['alive'] else 'DOWN':<4}  drives: {drives}"
+            + (f"  FAILING: {' '.join(bad)}" if bad else "")
         )
     return "\n".join(lines)

@@ -94,9 +94,14 @@ def test_up_put_get_status_down_and_up_again(data: Path) -> None:
     assert set(doc) == {"gateways", "nodes"}
     assert [n["name"] for n in doc["nodes"]] == [f"node-{i}" for i in range(1, 7)]
     assert all(n["alive"] for n in doc["nodes"]) and all(g["alive"] for g in doc["gateways"])
-    assert set(doc["gateways"][0]) == {"endpoint", "pid", "alive"}
+    assert set(doc["gateways"][0]) == {"endpoint", "pid", "alive", "health"}
+    # The same readiness data the probes and metrics use: every set has its quorum.
+    sets = doc["gateways"][0]["health"]["sets"]
+    assert doc["gateways"][0]["health"]["status"] == "ready"
+    assert all(s["healthy"] == s["drives"] == 12 and s["write_quorum"] == 8 for s in sets)
     for n in doc["nodes"]:
-        assert set(n) == {"name", "pid", "address", "alive", "drives"}
+        assert set(n) == {"name", "pid", "address", "alive", "drives", "health"}
+        assert all(d["ok"] for d in n["health"]["drives"].values())
         assert [d["name"] for d in n["drives"]] == ["d1", "d2"]
         assert all(Path(d["path"]).is_dir() for d in n["drives"])
         assert not n["address"].endswith(":0")
