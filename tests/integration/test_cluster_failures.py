@@ -781,8 +781,9 @@ def test_wiped_node_rebuilt_and_carries_its_weight(cluster: Cluster, tmp_path: P
 
 
 def test_node_down_at_bucket_creation_gets_bucket_and_objects(cluster: Cluster) -> None:
-    """The bucket record is on 10 of 12 drives; the node's drives refuse the bucket's writes
-    (BucketNotFound) until healing gives them the record, then the shards."""
+    """The bucket record is on 10 of 12 drives. The node gets it when the gateway sees the
+    node come back (bucket sync on recovery) or, if writes race ahead of that, when healing
+    gives it the record and then the shards: either way the node ends up with everything."""
     s3 = client(cluster)
     late = "node-6"
     cluster.kill_node(late)
@@ -798,9 +799,7 @@ def test_node_down_at_bucket_creation_gets_bucket_and_objects(cluster: Cluster) 
     def caught_up() -> bool:
         return all(index_rows(d).keys() == objects.keys() for d in cluster.drive_dirs(late))
 
-    eventually(caught_up, 20, f"{late} holds the bucket's objects (heal queue)")
-    # Healed from the queue (the first heal gives the drives the bucket: later writes land).
-    assert heal_status(cluster)["shards_rebuilt"] >= 2
+    eventually(caught_up, 20, f"{late} holds the bucket's objects (sync or heal queue)")
     for d, r in zip(cluster.drive_dirs(late), cluster.drive_dirs("node-3"), strict=True):
         assert data_files(d) == data_files(r)
     cluster.kill_node("node-1")
