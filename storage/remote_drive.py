@@ -204,15 +204,19 @@ class RemoteShardWriter:
             except TimeoutError:
                 raise DriveError(f"{self._drive.name}: shard write timed out") from None
 
+    def _error(self, exc: Exception) -> DriveError:
+        """The DriveError for a failed upload; a broken connection marks the node down."""
+        if isinstance(exc, aiohttp.ClientConnectionError | OSError):
+            self._drive.client.mark_down(self._drive.base)
+        return DriveError(f"{self._drive.name}: {exc!r}")
+
     async def _failed(self) -> None:
         try:
             await self._task
         except StorageError:
             raise
         except Exception as exc:
-            if isinstance(exc, aiohttp.ClientConnectionError | OSError):
-                self._drive.client.mark_down(self._drive.base)
-            raise DriveError(f"{self._drive.name}: {exc!r}") from exc
+            raise self._error(exc) from exc
         raise DriveError(f"{self._drive.name}: shard upload ended early")
 
     async def finish(self) -> None:
@@ -224,9 +228,7 @@ class RemoteShardWriter:
         except StorageError:
             raise
         except Exception as exc:
-            if isinstance(exc, aiohttp.ClientConnectionError | OSError):
-                self._drive.client.mark_down(self._drive.base)
-            raise DriveError(f"{self._drive.name}: {exc!r}") from exc
+            raise self._error(exc) from exc
 
     async def abort(self) -> None:
         self._task.cancel()
