@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
+from gateway.ranges import ByteRange as ByteRange  # the gateway's one byte-range type
+
 # S3 limits that request parameters are checked or clamped against.
 MAX_KEYS_LIMIT = (
     1000  # ListObjects(V2) max-keys, ListParts max-parts, ListMultipartUploads max-uploads
@@ -35,18 +37,6 @@ class CopySource:
     bucket: str
     key: str
     version_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ByteRange:
-    """An inclusive byte range ``first..last`` as in ``bytes=0-9`` (10 bytes); ``first <= last``."""
-
-    first: int
-    last: int
-
-    @property
-    def length(self) -> int:
-        return self.last - self.first + 1
 
 
 # --- service ---------------------------------------------------------------------------------

@@ -145,6 +145,17 @@ def parse_copy_source_range(header: str | None, source_size: int) -> ByteRange |
     >>> parse_copy_source_range("bytes=0-9", 10)
     ByteRange(start=0, end=9)
     """
+    rng = copy_range_syntax(header)
+    return None if rng is None or header is None else copy_range_within(rng, source_size, header)
+
+
+def copy_range_syntax(header: str | None) -> ByteRange | None:
+    """The form check of ``x-amz-copy-source-range`` alone (the router's part; the size is
+    checked once the source is open, by ``copy_range_within``).
+
+    >>> copy_range_syntax("bytes=0-9")
+    ByteRange(start=0, end=9)
+    """
     if header is None:
         return None
     match = _COPY_RANGE.fullmatch(header.strip())
@@ -153,11 +164,20 @@ def parse_copy_source_range(header: str | None, source_size: int) -> ByteRange |
     first, last = _offset(match.group(1)), _offset(match.group(2))
     if last < first:
         raise _invalid_copy_range(header, _COPY_RANGE_FORM)
-    if last >= source_size:
+    return ByteRange(first, last)
+
+
+def copy_range_within(rng: ByteRange, source_size: int, header: str) -> ByteRange:
+    """``rng`` if it lies within a source of ``source_size`` bytes, else S3's InvalidArgument.
+
+    >>> copy_range_within(ByteRange(0, 9), 10, "bytes=0-9")
+    ByteRange(start=0, end=9)
+    """
+    if rng.end >= source_size:
         raise _invalid_copy_range(
             header, f"Range specified is not valid for source object of size: {source_size}"
         )
-    return ByteRange(first, last)
+    return rng
 
 
 def _invalid_range(header: str, size: int) -> InvalidRange:

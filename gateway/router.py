@@ -52,6 +52,7 @@ from gateway.operations import (
     UploadPart,
     UploadPartCopy,
 )
+from gateway.ranges import copy_range_syntax
 
 Target: TypeAlias = Literal["service", "bucket", "object"]
 
@@ -60,7 +61,6 @@ _DIGITS = re.compile(
     r"[0-9]{1,10}"
 )  # ASCII only: int() also takes "+1", " 1", "1_0" and non-ASCII digits
 _BAD_PERCENT_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
-_COPY_SOURCE_RANGE = re.compile(r"bytes=([0-9]{1,19})-([0-9]{1,19})")
 
 # GetObject query parameters that override a response header (S3 "response-*" parameters), in
 # the order GetObject.response_headers lists them.
@@ -383,19 +383,9 @@ def _copy_source_range(value: str | None) -> ByteRange | None:
     """``bytes=first-last`` (inclusive, both required) -> ByteRange; absent -> None.
 
     >>> _copy_source_range("bytes=0-9")
-    ByteRange(first=0, last=9)
+    ByteRange(start=0, end=9)
     """
-    if value is None:
-        return None
-    match = _COPY_SOURCE_RANGE.fullmatch(value.strip())
-    if match is None or int(match[1]) > int(match[2]):
-        raise errors.InvalidArgument(
-            "The x-amz-copy-source-range value must be of the form bytes=first-last where first"
-            " and last are the zero-based offsets of the first and last bytes to copy",
-            ArgumentName="x-amz-copy-source-range",
-            ArgumentValue=value,
-        )
-    return ByteRange(first=int(match[1]), last=int(match[2]))
+    return copy_range_syntax(value)
 
 
 def _metadata_directive(request: _Request) -> MetadataDirective:

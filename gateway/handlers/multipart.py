@@ -20,7 +20,7 @@ from gateway.operations import (
     UploadPart,
     UploadPartCopy,
 )
-from gateway.ranges import parse_copy_source_range
+from gateway.ranges import copy_range_within
 from storage.api import PartInfo, UploadInfo
 
 CHECKSUM_TYPE_META = "x-huimin-checksum-type"  # internal: never returned as a header
@@ -70,7 +70,8 @@ async def upload_part_copy(ctx: Ctx, op: UploadPartCopy) -> web.StreamResponse:
     src = op.source
     reader = await open_copy_source(ctx, src.bucket, src.key, src.version_id)
     size = reader.info.size
-    rng = parse_copy_source_range(ctx.headers.get("x-amz-copy-source-range"), size)
+    header = ctx.headers.get("x-amz-copy-source-range", "")
+    rng = copy_range_within(op.source_range, size, header) if op.source_range else None
     start, end = (rng.start, rng.end) if rng else (0, size - 1)
     algorithms = [upload.checksum_algorithm] if upload.checksum_algorithm else []
     body = CopyBody(reader.stream(start, end), algorithms)
