@@ -2,7 +2,7 @@
 
 Transport: HTTP/1.1 with keep-alive (aiohttp on both ends).
 
-    POST   /_node/v1/rpc/<drive>/<method>     JSON arguments -> JSON result (index operations)
+    POST   /_node/v1/batch                    JSON drive calls -> JSON results (index operations)
     PUT    /_node/v1/shard/<drive>/<data_id>  streamed shard body -> staged + fsync'd on EOF
     DELETE /_node/v1/shard/<drive>/<data_id>  drop a staged shard
     GET    /_node/v1/shard/<drive>/<data_id>?offset=O&length=N   shard bytes
@@ -18,6 +18,7 @@ import base64
 import dataclasses
 import hashlib
 import hmac
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -103,6 +104,33 @@ def check_request(
         )
 
 
+# Batches of drive calls ---------------------------------------------------------------------------
+
+
+def encode_batch(calls: Sequence[tuple[str, str, Any]]) -> bytes:
+    """The body of a batch request: ``(drive, method, JSON arguments)`` per call.
+
+    >>> encode_batch([("d1", "info", {})])
+    b'{"calls":[["d1","info",{}]]}'
+    """
+    return json.dumps({"calls": calls}, separators=(",", ":")).encode()
+
+
+def decode_batch(doc: Any) -> list[tuple[str, str, dict[str, Any]]]:
+    """The calls of a batch request body (parsed JSON); ValueError when malformed.
+
+    >>> decode_batch({"calls": [["d1", "info", {}]]})
+    [('d1', 'info', {})]
+    """
+    try:
+        calls = [(str(d), str(m), a) for d, m, a in doc["calls"]]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"malformed batch: {exc!r}") from None
+    if not all(isinstance(a, dict) for _, _, a in calls):
+        raise ValueError("malformed batch: arguments must be objects")
+    return calls
+
+
 # Records <-> JSON -------------------------------------------------------------------------------
 
 
@@ -110,12 +138,21 @@ class ListRows(list[ListRow]):
     """Listing rows sent as compact arrays ([key, version, mod time, size, etag]), not objects."""
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+_FIELDS: dict[type, tuple[str, ...]] = {}  # dataclass -> its field names (fields() is slow)
+
+
 def to_json(value: Any) -> Any:
     """Records as JSON-ready values: dataclasses -> dicts, bytes -> {"b64": ...}."""
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, ListRows):
         return [[r.key, r.version_id, r.mod_time_ns, r.size, r.etag] for r in value]
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    names = _FIELDS.get(type(value))
+    if names is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
+        names = _FIELDS[type(value)] = tuple(f.name for f in dataclasses.fields(value))
+    if names is not None:
+        return {name: to_json(getattr(value, name)) for name in names}
     if isinstance(value, bytes):
         return {"b64": base64.b64encode(value).decode()}
     if isinstance(value, list | tuple):

@@ -69,6 +69,10 @@ def _rpc_table() -> dict[str, Rpc]:
     }
 
 
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
 def _error(exc: BaseException, status: int) -> web.Response:
     return web.json_response(proto.error_doc(exc), status=status)
 
@@ -110,21 +114,27 @@ class NodeServer:
                 return web.json_response({"error": "Unauthorized", "message": str(exc)}, status=401)
         return await handler(request)
 
-    async def rpc(self, request: web.Request) -> web.StreamResponse:
-        drive = self._drive(request)
-        call = self.rpcs.get(request.match_info["method"])
-        if call is None:
-            return web.json_response(
-                {"error": "DriveError", "message": "no such method"}, status=404
-            )
+    async def batch(self, request: web.Request) -> web.StreamResponse:
+        """Run a batch of drive calls concurrently (one group commit per drive can take them
+        all); each call answers ``{"result": ...}`` or an error document of its own."""
         try:
-            args = await request.json()
-            result = await call(drive, args)
-        except StorageError as exc:
-            return _error(exc, 409 if not isinstance(exc, DriveError) else 503)
-        except (ValueError, KeyError, TypeError) as exc:
+            calls = proto.decode_batch(await request.json())
+        except ValueError as exc:
             return _error(DriveError(f"bad request: {exc}"), 400)
-        return web.json_response({"result": proto.to_json(result)})
+        results = await asyncio.gather(*(self._call(*c) for c in calls))
+        return web.json_response({"results": results}, dumps=_dumps)
+
+    async def _call(self, drive_name: str, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        drive = self.drives.get(drive_name)
+        call = self.rpcs.get(method)
+        if drive is None or call is None:
+            return proto.error_doc(DriveError(f"no such drive or method: {drive_name}.{method}"))
+        try:
+            return {"result": proto.to_json(await call(drive, args))}
+        except StorageError as exc:
+            return proto.error_doc(exc)
+        except (ValueError, KeyError, TypeError) as exc:
+            return proto.error_doc(DriveError(f"bad request: {exc!r}"))
 
     async def put_shard(self, request: web.Request) -> web.StreamResponse:
         drive = self._drive(request)
@@ -194,7 +204,7 @@ class NodeServer:
             handler_args={"auto_decompress": False, "read_bufsize": 4 * 1024 * 1024},
         )
         p = proto.PREFIX
-        app.router.add_post(p + "/rpc/{drive}/{method}", self.rpc)
+        app.router.add_post(p + "/batch", self.batch)
         app.router.add_put(p + "/shard/{drive}/{data_id:[0-9a-f]{32}}", self.put_shard)
         app.router.add_delete(p + "/shard/{drive}/{data_id:[0-9a-f]{32}}", self.delete_shard)
         app.router.add_get(p + "/shard/{drive}/{data_id:[0-9a-f]{32}}", self.get_shard)

@@ -34,6 +34,17 @@ class NodeUnresponsive(TimeoutError):
 
 
 @dataclass(frozen=True, slots=True)
+class _Call:
+    """One drive call waiting for its node's next batch."""
+
+    drive: str  # the drive's name on its node
+    name: str  # node/drive, for messages
+    method: str
+    args: Any
+    future: asyncio.Future[Any]
+
+
+@dataclass(frozen=True, slots=True)
 class Timeouts:
     connect_s: float = 2.0
     rpc_s: float = 3.0  # one index operation
@@ -67,6 +78,10 @@ class NodeClient:
         # Run when a node marked down answers again (e.g. give it the buckets it missed).
         self.on_recovered: list[Callable[[], Awaitable[object]]] = []
         self._recoveries: set[asyncio.Task[object]] = set()
+        # Calls to one node made in the same event-loop turn travel in one request: the 12
+        # drives of a set live on 6 nodes, and concurrent requests coalesce further.
+        self._pending: dict[str, list[_Call]] = {}
+        self._batches: set[asyncio.Task[None]] = set()
 
     def ensure_up(self, base: str, name: str) -> None:
         if base in self.down:
@@ -117,6 +132,50 @@ class NodeClient:
         except (TimeoutError, aiohttp.ClientError, OSError):
             return False
 
+    def call(self, base: str, drive: str, name: str, method: str, args: Any) -> asyncio.Future[Any]:
+        """Queue ``method(args)`` on ``drive`` of node ``base`` for this turn's batch; the
+        future resolves to the JSON result or raises what the drive raised."""
+        loop = asyncio.get_running_loop()
+        pending = self._pending.get(base)
+        if pending is None:
+            pending = self._pending[base] = []
+            loop.call_soon(self._flush, base)
+        call = _Call(drive, name, method, args, loop.create_future())
+        pending.append(call)
+        return call.future
+
+    def _flush(self, base: str) -> None:
+        task = asyncio.create_task(self._send(base, self._pending.pop(base)))
+        self._batches.add(task)
+        task.add_done_callback(self._batches.discard)
+
+    async def _send(self, base: str, calls: list[_Call]) -> None:
+        path = proto.PREFIX + "/batch"
+        body = proto.encode_batch([(c.drive, c.method, c.args) for c in calls])
+
+        async def request() -> list[Any]:
+            headers = self.headers("POST", path)
+            headers["Content-Type"] = "application/json"
+            async with self.session.post(base + path, data=body, headers=headers) as resp:
+                if resp.status != 200:
+                    raise await _response_error(resp, base)
+                results: list[Any] = (await resp.json())["results"]
+                return results
+
+        try:
+            results = await self.bounded(base, request())
+        except Exception as exc:
+            if _broken(exc):
+                self.mark_down(base)
+            for c in calls:
+                _settle(c.future, exc=_as_storage_error(exc, c.name))
+            return
+        for c, result in zip(calls, results, strict=True):
+            if "error" in result:
+                _settle(c.future, exc=proto.error_from(result, c.name))
+            else:
+                _settle(c.future, result=result["result"])
+
     async def bounded(self, base: str, aw: Awaitable[_R]) -> _R:
         """Await ``aw`` (IO with node ``base``) while the node is alive: every rpc_s without an
         answer, probe its liveness; a node that does not answer the probe either is marked
@@ -155,7 +214,7 @@ class NodeClient:
         return self._session
 
     async def close(self) -> None:
-        for task in self._probes.values():
+        for task in [*self._probes.values(), *self._batches]:
             task.cancel()
         if self._session is not None:
             await self._session.close()
@@ -257,11 +316,7 @@ class RemoteDrive:
             if resp.content_type == "application/json":
                 return (await resp.json())["result"]
             return await resp.read()
-        try:
-            doc = await resp.json(content_type=None)
-        except (ValueError, aiohttp.ClientError):
-            doc = {"error": "DriveError", "message": f"HTTP {resp.status}"}
-        raise proto.error_from(doc, self.name)
+        raise await _response_error(resp, self.name)
 
     async def call_raw(self, method: str, path: str, body: Any = None) -> Any:
         self.client.ensure_up(self.base, self.name)
@@ -281,15 +336,14 @@ class RemoteDrive:
             raise DriveError(f"{self.name}: {exc!r}") from exc
 
     def _unreachable(self, exc: BaseException) -> None:
-        """A refused or broken connection marks the node down. Timeouts already did when the
-        node is unresponsive (bounded); a slow but live node is not marked down."""
-        if isinstance(exc, aiohttp.ClientConnectionError) or (
-            isinstance(exc, OSError) and not isinstance(exc, TimeoutError)
-        ):
+        if _broken(exc):
             self.client.mark_down(self.base)
 
     async def _rpc(self, method: str, decode: Callable[[Any], _R], **args: Any) -> _R:
-        result = await self.call_raw("POST", self.path("rpc", method), proto.to_json(args))
+        self.client.ensure_up(self.base, self.name)
+        result = await self.client.call(
+            self.base, self.drive, self.name, method, proto.to_json(args)
+        )
         return decode(result)
 
     # Drive protocol ---------------------------------------------------------------------------
@@ -390,6 +444,38 @@ class RemoteDrive:
 
     async def abort_upload(self, upload_id: str) -> None:
         await self._rpc("abort_upload", _none, upload_id=upload_id)
+
+
+def _broken(exc: BaseException) -> bool:
+    """A refused or broken connection: the node is down. (Timeouts already marked it down
+    when it is unresponsive; a slow but live node is not marked down.)"""
+    return isinstance(exc, aiohttp.ClientConnectionError) or (
+        isinstance(exc, OSError) and not isinstance(exc, TimeoutError)
+    )
+
+
+def _as_storage_error(exc: Exception, name: str) -> StorageError:
+    """What a caller of a failed batch sees: the node's own StorageError, else a DriveError."""
+    if isinstance(exc, StorageError):
+        return exc
+    return DriveError(f"{name}: {exc!r}")
+
+
+def _settle(future: asyncio.Future[Any], result: Any = None, exc: Exception | None = None) -> None:
+    if future.done():  # the caller was cancelled
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
+
+
+async def _response_error(resp: aiohttp.ClientResponse, name: str) -> StorageError:
+    try:
+        doc = await resp.json(content_type=None)
+    except (ValueError, aiohttp.ClientError):
+        doc = {"error": "DriveError", "message": f"HTTP {resp.status}"}
+    return proto.error_from(doc, name)
 
 
 async def _quiet(aw: Awaitable[object]) -> object:

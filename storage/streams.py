@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 READ_BATCH_BYTES = 4 * 1024 * 1024  # object bytes fetched per shard read round
 INLINE_DECODE_BYTES = 256 * 1024  # parts this small are decoded on the event loop
+INLINE_ENCODE_BYTES = 64 * 1024  # ... and encoded there (a thread hop costs more)
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +222,10 @@ async def write_part(
         small = bytes(await body.read(size)) if size else b""
         if len(small) != size:
             raise IncompleteUpload(f"body ended after {len(small)} of {size} bytes")
-        files = await asyncio.to_thread(_inline_shards, codec, layout, small, body)
+        if size <= INLINE_ENCODE_BYTES:
+            files = _inline_shards(codec, layout, small, body)
+        else:
+            files = await asyncio.to_thread(_inline_shards, codec, layout, small, body)
         return StagedShards(data_id=data_id, size=size, ok=[True] * len(files), inline=files)
 
     writers = ShardWriters(oset, layout, quorum)
