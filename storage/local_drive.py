@@ -33,8 +33,8 @@ DRIVE_FORMAT_VERSION = 1
 _T = TypeVar("_T")
 
 
-def _file_id(path: Path) -> tuple[int, int]:
-    st = path.stat()
+def _file_id(path: Path | str) -> tuple[int, int]:
+    st = os.stat(path)  # noqa: PTH116 - called per write: Path.stat() costs more
     return st.st_dev, st.st_ino
 
 
@@ -101,6 +101,7 @@ class LocalDrive:
         self._index_path = root / "index.sqlite3"
         self._index = Index(self._index_path)
         self._index_id = _file_id(self._index_path)
+        self._index_file = str(self._index_path)  # os.stat(str) is cheaper than Path.stat()
         self._present_checked = 0.0
 
     @property
@@ -114,7 +115,7 @@ class LocalDrive:
         replaced folder: without this check a write to a vanished drive would be acknowledged
         and then lost at the next restart.
         """
-        if _file_id(self._index_path) != self._index_id:
+        if _file_id(self._index_file) != self._index_id:
             raise DriveError(f"{self.name}: drive folder was removed or replaced")
         return fn(*args)
 

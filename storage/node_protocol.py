@@ -2,7 +2,7 @@
 
 Transport: HTTP/1.1 with keep-alive (aiohttp on both ends).
 
-    POST   /_node/v1/batch                    JSON drive calls -> JSON results (index operations)
+    GET    /_node/v1/channel                  WebSocket: batches of drive calls (index operations)
     PUT    /_node/v1/shard/<drive>/<data_id>  streamed shard body -> staged + fsync'd on EOF
     DELETE /_node/v1/shard/<drive>/<data_id>  drop a staged shard
     GET    /_node/v1/shard/<drive>/<data_id>?offset=O&length=N   shard bytes
@@ -107,28 +107,29 @@ def check_request(
 # Batches of drive calls ---------------------------------------------------------------------------
 
 
-def encode_batch(calls: Sequence[tuple[str, str, Any]]) -> bytes:
-    """The body of a batch request: ``(drive, method, JSON arguments)`` per call.
+def encode_batch(calls: Sequence[tuple[str, str, Any]], batch_id: int) -> bytes:
+    """A batch message: its id and ``(drive, method, JSON arguments)`` per call.
 
-    >>> encode_batch([("d1", "info", {})])
-    b'{"calls":[["d1","info",{}]]}'
+    >>> encode_batch([("d1", "info", {})], 7)
+    b'{"id":7,"calls":[["d1","info",{}]]}'
     """
-    return json.dumps({"calls": calls}, separators=(",", ":")).encode()
+    return json.dumps({"id": batch_id, "calls": calls}, separators=(",", ":")).encode()
 
 
-def decode_batch(doc: Any) -> list[tuple[str, str, dict[str, Any]]]:
-    """The calls of a batch request body (parsed JSON); ValueError when malformed.
+def decode_batch(doc: Any) -> tuple[int, list[tuple[str, str, dict[str, Any]]]]:
+    """The id and calls of a batch message (parsed JSON); ValueError when malformed.
 
-    >>> decode_batch({"calls": [["d1", "info", {}]]})
-    [('d1', 'info', {})]
+    >>> decode_batch({"id": 7, "calls": [["d1", "info", {}]]})
+    (7, [('d1', 'info', {})])
     """
     try:
+        batch_id = int(doc["id"])
         calls = [(str(d), str(m), a) for d, m, a in doc["calls"]]
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"malformed batch: {exc!r}") from None
     if not all(isinstance(a, dict) for _, _, a in calls):
         raise ValueError("malformed batch: arguments must be objects")
-    return calls
+    return batch_id, calls
 
 
 # Records <-> JSON -------------------------------------------------------------------------------

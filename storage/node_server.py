@@ -14,11 +14,12 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 from storage import node_protocol as proto
 from storage.errors import DriveError, DriveNotFound, StorageError
 from storage.local_drive import LocalDrive
+from storage.node_channel import MAX_MESSAGE_BYTES
 
 log = logging.getLogger("huimin.node")
 
@@ -114,15 +115,32 @@ class NodeServer:
                 return web.json_response({"error": "Unauthorized", "message": str(exc)}, status=401)
         return await handler(request)
 
-    async def batch(self, request: web.Request) -> web.StreamResponse:
-        """Run a batch of drive calls concurrently (one group commit per drive can take them
-        all); each call answers ``{"result": ...}`` or an error document of its own."""
+    async def channel(self, request: web.Request) -> web.StreamResponse:
+        """A gateway's RPC channel (authenticated by its signed upgrade request): each message
+        is a batch of drive calls, run concurrently (one group commit per drive can take them
+        all) and answered when done, out of order, by batch id."""
+        ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES, compress=False)
+        await ws.prepare(request)
+        running: set[asyncio.Task[None]] = set()
+        async for msg in ws:
+            if msg.type not in (WSMsgType.BINARY, WSMsgType.TEXT):
+                break
+            task = asyncio.create_task(self._answer(ws, msg.data))
+            running.add(task)
+            task.add_done_callback(running.discard)
+        # Calls already running finish (their answers are lost with the gateway's connection).
+        return ws
+
+    async def _answer(self, ws: web.WebSocketResponse, message: str | bytes) -> None:
         try:
-            calls = proto.decode_batch(await request.json())
+            batch_id, calls = proto.decode_batch(json.loads(message))
         except ValueError as exc:
-            return _error(DriveError(f"bad request: {exc}"), 400)
+            log.warning("malformed batch on node channel: %s", exc)
+            await ws.close()
+            return
         results = await asyncio.gather(*(self._call(*c) for c in calls))
-        return web.json_response({"results": results}, dumps=_dumps)
+        if not ws.closed:
+            await ws.send_str(_dumps({"id": batch_id, "results": results}))
 
     async def _call(self, drive_name: str, method: str, args: dict[str, Any]) -> dict[str, Any]:
         drive = self.drives.get(drive_name)
@@ -204,7 +222,7 @@ class NodeServer:
             handler_args={"auto_decompress": False, "read_bufsize": 4 * 1024 * 1024},
         )
         p = proto.PREFIX
-        app.router.add_post(p + "/batch", self.batch)
+        app.router.add_get(p + "/channel", self.channel)
         app.router.add_put(p + "/shard/{drive}/{data_id:[0-9a-f]{32}}", self.put_shard)
         app.router.add_delete(p + "/shard/{drive}/{data_id:[0-9a-f]{32}}", self.delete_shard)
         app.router.add_get(p + "/shard/{drive}/{data_id:[0-9a-f]{32}}", self.get_shard)

@@ -22,6 +22,7 @@ import aiohttp
 from storage import node_protocol as proto
 from storage.drive import DriveInfo, ListRow
 from storage.errors import DriveError, StorageError
+from storage.node_channel import Channels, NodeChannel
 from storage.records import BucketRecord, ObjectRecord, PartRecord, UploadRecord
 
 _R = TypeVar("_R")
@@ -82,6 +83,7 @@ class NodeClient:
         # drives of a set live on 6 nodes, and concurrent requests coalesce further.
         self._pending: dict[str, list[_Call]] = {}
         self._batches: set[asyncio.Task[None]] = set()
+        self._channels = Channels(self._open_channel)
 
     def ensure_up(self, base: str, name: str) -> None:
         if base in self.down:
@@ -91,6 +93,7 @@ class NodeClient:
         if base in self.down:
             return
         self.down.add(base)
+        self._channels.drop(base)  # batches waiting on a hung node fail now
         self._probes[base] = asyncio.create_task(self._probe(base))
 
     async def _probe(self, base: str) -> None:
@@ -150,17 +153,9 @@ class NodeClient:
         task.add_done_callback(self._batches.discard)
 
     async def _send(self, base: str, calls: list[_Call]) -> None:
-        path = proto.PREFIX + "/batch"
-        body = proto.encode_batch([(c.drive, c.method, c.args) for c in calls])
-
         async def request() -> list[Any]:
-            headers = self.headers("POST", path)
-            headers["Content-Type"] = "application/json"
-            async with self.session.post(base + path, data=body, headers=headers) as resp:
-                if resp.status != 200:
-                    raise await _response_error(resp, base)
-                results: list[Any] = (await resp.json())["results"]
-                return results
+            channel = await self._channels.get(base)
+            return await channel.call([(c.drive, c.method, c.args) for c in calls])
 
         try:
             results = await self.bounded(base, request())
@@ -175,6 +170,11 @@ class NodeClient:
                 _settle(c.future, exc=proto.error_from(result, c.name))
             else:
                 _settle(c.future, result=result["result"])
+
+    async def _open_channel(self, base: str) -> NodeChannel:
+        path = proto.PREFIX + "/channel"
+        async with asyncio.timeout(self.timeouts.connect_s + self.timeouts.rpc_s):
+            return await NodeChannel.open(self.session, base + path, self.headers("GET", path))
 
     async def bounded(self, base: str, aw: Awaitable[_R]) -> _R:
         """Await ``aw`` (IO with node ``base``) while the node is alive: every rpc_s without an
@@ -216,6 +216,7 @@ class NodeClient:
     async def close(self) -> None:
         for task in [*self._probes.values(), *self._batches]:
             task.cancel()
+        await self._channels.close()
         if self._session is not None:
             await self._session.close()
         if self._probe_session is not None:
