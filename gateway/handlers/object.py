@@ -123,8 +123,11 @@ async def get_object(ctx: Ctx, op: GetObject) -> web.StreamResponse:
     # Fetch the first batch before the headers go out: too few readable shards is then a clean
     # 503 ServiceUnavailable instead of a 200 whose body breaks off.
     first = await anext(chunks, None)
+    length = end - start + 1
+    if first is not None and len(first) == length:  # small: headers and body in one write
+        return web.Response(status=206 if rng else 200, headers=headers, body=bytes(first))
     resp = web.StreamResponse(status=206 if rng else 200, headers=headers)
-    resp.content_length = end - start + 1
+    resp.content_length = length
     await resp.prepare(ctx.request)
     await send_stream(ctx, resp, _prepend(first, chunks))
     return resp
