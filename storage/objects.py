@@ -17,7 +17,14 @@ from erasure.layout import Layout
 from storage.api import ObjectInfo, UploadBody, ns_to_datetime
 from storage.drive import Drive
 from storage.errors import BucketNotFound, DriveError, ObjectNotFound, StorageError
-from storage.quorum import Agreement, pick_readable, reduce_write, write_quorum
+from storage.quorum import (
+    Agreement,
+    pick_readable,
+    reads_from_k,
+    reduce_write,
+    unanimous,
+    write_quorum,
+)
 from storage.records import ObjectRecord
 from storage.sets import ErasureSets, ObjectSet, each, new_id, outcomes
 from storage.streams import StagedShards, part_ref, stream_range, write_part
@@ -43,19 +50,50 @@ def record_info(record: ObjectRecord) -> ObjectInfo:
 
 class ErasureReader:
     def __init__(
-        self, record: ObjectRecord, drives: Sequence[Drive], copies: Sequence[ObjectRecord | None]
+        self,
+        record: ObjectRecord,
+        drives: Sequence[Drive],
+        copies: Sequence[ObjectRecord | None],
+        bucket: str = "",
     ) -> None:
         self._record = record
         self._drives = drives
         self._copies = copies
         self._info = record_info(record)
+        self._bucket = bucket
+        self._rest: asyncio.Future[Sequence[ObjectRecord | None]] | None = None
 
     @property
     def info(self) -> ObjectInfo:
         return self._info
 
     def stream(self, start: int, end_inclusive: int) -> AsyncIterator[bytes | memoryview]:
-        return stream_range(self._drives, self._copies, self._record, start, end_inclusive)
+        more = self._more if any(c is None for c in self._copies) else None
+        return stream_range(self._drives, self._copies, self._record, start, end_inclusive, more)
+
+    async def _more(self) -> Sequence[ObjectRecord | None]:
+        """Every drive's copy: asks the drives the read did not start from (once)."""
+        if self._rest is None:
+            self._rest = asyncio.ensure_future(
+                rest_copies(self._drives, self._copies, self._bucket, self._record)
+            )
+        return await asyncio.shield(self._rest)
+
+
+async def rest_copies(
+    drives: Sequence[Drive],
+    copies: Sequence[ObjectRecord | None],
+    bucket: str,
+    record: ObjectRecord,
+) -> Sequence[ObjectRecord | None]:
+    """``copies`` completed with the version's copy on each drive not asked yet."""
+    asked = [p for p, c in enumerate(copies) if c is None]
+    results = await each([drives[p] for p in asked], lambda d: d.get_versions(bucket, record.key))
+    out = list(copies)
+    for p, r in zip(asked, results, strict=True):
+        if not isinstance(r, BaseException):
+            out[p] = next((v for v in r if v.version_id == record.version_id), None)
+    return out
 
 
 class ErasureObjects:
@@ -185,9 +223,29 @@ class ErasureObjects:
     async def _agree_in(
         self, oset: ObjectSet, bucket: str, key: str
     ) -> tuple[ObjectSet, Agreement[ObjectRecord]]:
-        results = await each(oset.drives, lambda d: d.get_versions(bucket, key))
-        per_drive = [None if isinstance(r, BaseException) else r for r in results]
-        return oset, pick_readable(per_drive, self.sets.params.k)
+        """Ask the k drives of the data shards first: when they agree on the newest version,
+        that decides (reads_from_k) and the parity drives are asked only if a shard turns out
+        unreadable. Otherwise ask the rest and pick by quorum."""
+        k, m = self.sets.params.k, self.sets.params.m
+        n = len(oset.drives)
+        per_drive: list[list[ObjectRecord] | None] = [None] * n
+
+        async def ask(positions: list[int]) -> None:
+            results = await each(
+                [oset.drives[p] for p in positions], lambda d: d.get_versions(bucket, key)
+            )
+            for p, r in zip(positions, results, strict=True):
+                per_drive[p] = None if isinstance(r, BaseException) else r
+
+        first = [p for p in range(n) if oset.shard_of(p) < k] if reads_from_k(k, m) else []
+        if first:
+            await ask(first)
+            version = unanimous([per_drive[p] for p in first])
+            if version is not None:
+                copies = tuple(v[0] if v else None for v in per_drive)
+                return oset, Agreement(version=version, copies=copies)
+        await ask([p for p in range(n) if p not in first])
+        return oset, pick_readable(per_drive, k)
 
     async def write_set(self, bucket: str, key: str) -> ObjectSet:
         """Where a write of ``bucket/key`` goes: the pool holding the key, else the emptiest."""
@@ -205,7 +263,7 @@ class ErasureObjects:
 
     async def open_object(self, bucket: str, key: str) -> ErasureReader:
         oset, agreement = await self.agree(bucket, key)
-        return ErasureReader(agreement.version, oset.drives, agreement.copies)
+        return ErasureReader(agreement.version, oset.drives, agreement.copies, bucket)
 
     async def head_object(self, bucket: str, key: str) -> ObjectInfo:
         _, agreement = await self.agree(bucket, key)

@@ -72,6 +72,36 @@ class Agreement(Generic[V]):
     copies: tuple[V | None, ...]
 
 
+def reads_from_k(k: int, m: int) -> bool:
+    """Whether k drives that agree decide a read: every acknowledged write (or delete) reached
+    write_quorum drives, and k + write_quorum > k + m means it reached one of any k drives.
+
+    >>> reads_from_k(8, 4), reads_from_k(4, 4), reads_from_k(2, 4)
+    (True, True, False)
+    """
+    return k + write_quorum(k, m) > k + m
+
+
+def unanimous(per_drive: Sequence[Sequence[V] | None]) -> V | None:
+    """The version that every drive answered with as its newest; None when one did not answer,
+    holds nothing or holds another newest version (then ask every drive: ``pick_readable``).
+
+    >>> from storage.drive import ListRow
+    >>> old, new = ListRow("a", "v1", 1, 0, ""), ListRow("a", "v2", 2, 0, "")
+    >>> unanimous([[new, old], [new]]).version_id, unanimous([[new, old], [old]])
+    ('v2', None)
+    """
+    newest: V | None = None
+    for versions in per_drive:
+        if not versions:
+            return None
+        if newest is None:
+            newest = versions[0]
+        elif versions[0].version_id != newest.version_id:
+            return None
+    return newest
+
+
 def pick_readable(per_drive: Sequence[Sequence[V] | None], k: int) -> Agreement[V]:
     """Choose the newest version that at least k drives hold.
 

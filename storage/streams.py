@@ -30,6 +30,10 @@ INLINE_DECODE_BYTES = 256 * 1024  # parts this small are decoded on the event lo
 INLINE_ENCODE_BYTES = 64 * 1024  # ... and encoded there (a thread hop costs more)
 
 
+# Every drive's copy of the version being read, once the rest of the drives were asked.
+MoreCopies = Callable[[], Awaitable[Sequence[ObjectRecord | None]]]
+
+
 @dataclass(frozen=True, slots=True)
 class EncodedBlock:
     """One block's k+m framed shard pieces (hash, payload) by shard index."""
@@ -289,18 +293,24 @@ class ShardSource:
         part_index: int,
         layout: Layout,
         part_size: int,
+        more: MoreCopies | None = None,
     ) -> None:
         self.layout = layout
         self.part_size = part_size
         self.codec = get_codec(layout.codec, layout.k, layout.m)
+        self.drives = drives
         # shard index -> (drive, its record) for every drive holding this version
-        self.holders: dict[int, tuple[Drive, ObjectRecord]] = {
-            rec.shard_index: (drive, rec)
-            for drive, rec in zip(drives, copies, strict=True)
-            if rec is not None
-        }
+        self.holders: dict[int, tuple[Drive, ObjectRecord]] = {}
+        self._add_holders(copies)
         self.part_index = part_index
         self.bad: set[int] = set()  # shard indexes that failed; never retried in this stream
+        # The copies of the drives not asked yet (a read that started from k drives only).
+        self._more = more
+
+    def _add_holders(self, copies: Sequence[ObjectRecord | None]) -> None:
+        for drive, rec in zip(self.drives, copies, strict=True):
+            if rec is not None:
+                self.holders.setdefault(rec.shard_index, (drive, rec))
 
     def span(self, first: int, last: int) -> tuple[int, int]:
         """Byte range [start, end) of framed blocks first..last in a shard file."""
@@ -342,21 +352,24 @@ class ShardSource:
     async def blocks(self, first: int, last: int) -> list[bytes]:
         """Decoded object bytes of blocks first..last (each a full block)."""
         k = self.layout.k
-        wanted = [s for s in range(k) if s in self.holders and s not in self.bad]
-        spares = [s for s in sorted(self.holders) if s >= k and s not in self.bad]
         got: dict[int, list[memoryview]] = {}
-        while True:
+        tried: set[int] = set()
+        while len(got) < k:
             need = k - len(got)
-            if need <= 0:
-                break
-            batch = wanted[:need]
-            wanted = wanted[need:]
-            if len(batch) < need:
-                extra = need - len(batch)
-                batch += spares[:extra]
-                spares = spares[extra:]
+            # Data shards first (no decoding needed), then parity.
+            candidates = [
+                s
+                for s in sorted(self.holders, key=lambda s: (s >= k, s))
+                if s not in self.bad and s not in tried
+            ]
+            if len(candidates) < need and self._more is not None:
+                more, self._more = self._more, None
+                self._add_holders(await more())
+                continue
+            batch = candidates[:need]
             if len(batch) < need:
                 raise QuorumNotReached(f"only {len(got) + len(batch)} of {k} shards readable")
+            tried.update(batch)
             results = await asyncio.gather(
                 *(self.fetch(s, first, last) for s in batch), return_exceptions=True
             )
@@ -387,10 +400,12 @@ async def stream_range(
     record: ObjectRecord,
     start: int,
     end_inclusive: int,
+    more: MoreCopies | None = None,
 ) -> AsyncIterator[bytes | memoryview]:
     """Yield the object's bytes [start, end_inclusive], one verified block batch at a time.
 
     The next batch is fetched while the current one is being sent (one batch of read-ahead).
+    ``more`` fetches the copies of drives not asked yet, when ``copies`` run short.
     """
     part_start = 0
     for part_index, part in enumerate(record.parts):
@@ -399,7 +414,7 @@ async def stream_range(
             part_start = part_end
             continue
         layout = Layout(record.codec, record.k, record.m, record.block_size)
-        source = ShardSource(drives, copies, part_index, layout, part.size)
+        source = ShardSource(drives, copies, part_index, layout, part.size, more)
         lo = max(start, part_start) - part_start
         hi = min(end_inclusive, part_end - 1) - part_start
         first, last = layout.blocks_for_range(part.size, lo, hi)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,7 @@ class Faulty:
     def __init__(self, inner: Drive) -> None:
         self.inner = inner
         self.broken: set[str] = set()
+        self.calls: Counter[str] = Counter()
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self.inner, name)
@@ -63,6 +65,7 @@ class Faulty:
             return attr
 
         async def call(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] += 1
             if name in self.broken or "*" in self.broken:
                 raise DriveError(f"injected failure in {name}")
             return await attr(*args, **kwargs)
@@ -106,6 +109,33 @@ def test_round_trip_and_degraded_reads(env: Any, size: int) -> None:
         for d in set_drives(storage, drives, "bkt", "k")[:2]:  # m = 2 drives fail
             d.broken = {"read_shard", "get_versions"}
         assert await read_all(storage, "bkt", "k") == data
+
+    run(go())
+
+
+@pytest.mark.parametrize("size", [1000, 300_000])  # inline, shard files
+def test_reads_start_from_the_k_data_drives(env: Any, size: int) -> None:
+    """k drives agreeing on the newest version decide a read (k + write quorum > k + m); the
+    parity drives are asked only when a data shard turns out unreadable."""
+    storage, _, _ = env
+    data = os.urandom(size)
+
+    async def go() -> None:
+        await storage.buckets.create_bucket("bkt", "me", "us-east-1")
+        await storage.objects.put_object("bkt", "k", Body(data), size, {})
+        oset = storage.objects.sets.for_object("bkt", "k")
+        by_shard = {oset.shard_of(p): d for p, d in enumerate(oset.drives)}
+        for d in oset.drives:
+            d.calls.clear()
+        assert await read_all(storage, "bkt", "k") == data
+        assert [by_shard[s].calls["get_versions"] for s in range(6)] == [1, 1, 1, 1, 0, 0]
+        # Two data shards unreadable (shard files gone, inline rows unreadable): the parity
+        # drives are asked and the read still succeeds.
+        broken = "read_shard" if size > PARAMS.inline_threshold else "get_versions"
+        for s in (0, 1):
+            by_shard[s].broken = {broken}
+        assert await read_all(storage, "bkt", "k") == data
+        assert by_shard[4].calls["get_versions"] == 1
 
     run(go())
 
