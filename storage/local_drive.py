@@ -24,7 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
-from storage.drive import DriveInfo, ListRow
+from storage.drive import DriveInfo, ListRow, RowPage
 from storage.errors import DriveError, DriveNotFound, StorageError
 from storage.index import Index
 from storage.records import BucketRecord, ObjectRecord, PartRecord, UploadRecord
@@ -255,6 +255,11 @@ class LocalDrive:
         self, bucket: str, prefix: str, after: str, limit: int
     ) -> list[ListRow]:
         return await self._run(self._index.list_versions, bucket, prefix, after, limit)
+
+    async def list_page(
+        self, bucket: str, prefix: str, after: str, limit: int, rows: bool
+    ) -> RowPage:
+        return await self._run(self._index.list_page, bucket, prefix, after, limit, rows)
 
     # Multipart -------------------------------------------------------------------------------
 
