@@ -259,6 +259,22 @@ class Index:
 
         return self.write(op, after=after)
 
+    def insert_objects(self, records: list[ObjectRecord]) -> Future[None]:
+        """Insert many versions of new keys in one transaction (bulk loading, e.g. seeding a
+        benchmark bucket): the rows ``insert_object`` writes, without its per-key checks
+        (older versions, shard files); every record's bucket must exist."""
+
+        def op(db: sqlite3.Connection) -> None:
+            for bucket in {r.bucket for r in records}:
+                if not _bucket_exists(db, bucket):
+                    raise BucketNotFound(bucket)
+            db.executemany(
+                "INSERT OR REPLACE INTO objects VALUES(?,?,?,?,?,?,?,?)",
+                [_object_row(r) for r in records],
+            )
+
+        return self.write(op)
+
     def get_versions(self, bucket: str, key: str) -> list[ObjectRecord]:
         with self._read_lock:
             db = self._reader
@@ -518,21 +534,22 @@ def _insert_object(db: sqlite3.Connection, record: ObjectRecord) -> bool:
     """Insert a version; True when older versions of the key remain on this drive."""
     if not _bucket_exists(db, record.bucket):
         raise BucketNotFound(record.bucket)
-    db.execute(
-        "INSERT OR REPLACE INTO objects VALUES(?,?,?,?,?,?,?,?)",
-        (
-            record.bucket,
-            record.key,
-            record.version_id,
-            record.mod_time_ns,
-            record.size,
-            record.etag,
-            encode_object_meta(record),
-            record.inline,
-        ),
-    )
+    db.execute("INSERT OR REPLACE INTO objects VALUES(?,?,?,?,?,?,?,?)", _object_row(record))
     other = db.execute(
         "SELECT 1 FROM objects WHERE bucket=? AND key=? AND version_id != ? LIMIT 1",
         (record.bucket, record.key, record.version_id),
     ).fetchone()
     return other is not None
+
+
+def _object_row(record: ObjectRecord) -> tuple[object, ...]:
+    return (
+        record.bucket,
+        record.key,
+        record.version_id,
+        record.mod_time_ns,
+        record.size,
+        record.etag,
+        encode_object_meta(record),
+        record.inline,
+    )

@@ -256,6 +256,12 @@ class LocalDrive:
     ) -> list[ListRow]:
         return await self._run(self._index.list_versions, bucket, prefix, after, limit)
 
+    async def insert_objects(self, records: list[ObjectRecord]) -> None:
+        """Bulk-load versions of new keys, inline shards only (Index.insert_objects)."""
+        if any(r.inline is None for r in records):
+            raise ValueError("bulk loading takes inline objects only")
+        await self._write(lambda: self._index.insert_objects(records))
+
     async def list_page(
         self, bucket: str, prefix: str, after: str, limit: int, rows: bool
     ) -> RowPage:
