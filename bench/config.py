@@ -135,6 +135,12 @@ def scale_notes(config: BenchConfig) -> list[str]:
             f"LIST bucket scaled: {config.list_spec.keys} keys (PERF.md: 1,000,000); "
             "page latency on a larger bucket may differ"
         )
+    if config.wants("list") and config.list_spec.seed:
+        notes.append(
+            "LIST bucket seeded (bench/seed.py): index rows bulk-loaded into the stopped "
+            "cluster's drives from one object written by the object layer, not PUT through S3; "
+            "a sample of keys is read back with GET (docs/benchmarks.md)"
+        )
     if config.wants("memory") and max(config.memory.sizes) < 10**9:
         sizes = ", ".join(format_size(s) for s in config.memory.sizes)
         notes.append(
@@ -215,6 +221,7 @@ def build_config(
             keys=f["list_keys"],
             pages=f["list_pages"],
             populate_concurrency=f["list_populate_concurrency"],
+            seed=f.get("list_seed", False),
         ),
         multipart=MultipartSpec(
             size=parse_size(f["multipart_size"]),

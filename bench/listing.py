@@ -14,7 +14,9 @@ common prefixes, i.e. ``1000 * KEYS_PER_DIR`` keys the server has to step over).
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from bench.client import S3Client, S3RequestError
 from bench.progress import Progress
@@ -25,7 +27,8 @@ KEYS_PER_DIR = 100
 PAGE_KEYS = 1000
 CHUNK_KEYS = 10_000  # population progress is recorded per chunk
 MARKER = "_populated"
-TINY_BODY = b"huimin-list-key!"  # 16 bytes: the keys matter, not the data
+TINY_BODY = b"huimin-list-key!"
+Log = Callable[[str], None]  # 16 bytes: the keys matter, not the data
 
 
 def key_of(index: int) -> str:
@@ -59,7 +62,7 @@ class ListSpec:
     pages: int = 200  # timed pages of each kind per run
     populate_concurrency: int = 64
     page_concurrency: int = 1  # latency of one page at a time is the figure
-    seed: int = 0
+    seed: bool = False  # cluster target: bulk-load the index rows (bench/seed.py), not PUTs
 
 
 async def _populated(client: S3Client, bucket: str) -> int:
@@ -102,6 +105,31 @@ async def populate(client: S3Client, spec: ListSpec, progress: Progress) -> str:
     return bucket
 
 
+def seed(folder: Path, spec: ListSpec, topology: Path, region: str, log: Log) -> None:
+    """Bulk-load the LIST bucket into the stopped cluster in ``folder`` (bench/seed.py)."""
+    from bench.seed import seed_list_bucket
+
+    seed_list_bucket(
+        folder,
+        topology,
+        bucket_for(spec.keys),
+        [key_of(i) for i in range(spec.keys)],
+        TINY_BODY,
+        (MARKER, str(spec.keys).encode()),
+        region,
+        log,
+    )
+
+
+async def check_reads(client: S3Client, bucket: str, spec: ListSpec, samples: int = 20) -> None:
+    """GET a sample of the bucket's keys: a seeded population must read back like PUTs."""
+    rng = random.Random(7)
+    for index in rng.sample(range(spec.keys), min(samples, spec.keys)):
+        body = await client.get_object_bytes(bucket, key_of(index))
+        if body != TINY_BODY:
+            raise CheckFailed(f"GET {key_of(index)}: {len(body)} bytes, not the populated body")
+
+
 async def measure_pages(
     client: S3Client,
     bucket: str,
@@ -113,7 +141,7 @@ async def measure_pages(
 ) -> WorkloadResult:
     """Time ``spec.pages`` pages at random positions; every page is checked to be full (or to
     end the listing)."""
-    rng = random.Random(spec.seed * 1000 + run_index * 2 + int(delimiter))
+    rng = random.Random(run_index * 2 + int(delimiter))
     dirs = -(-spec.keys // KEYS_PER_DIR)
     starts = [rng.randrange(spec.keys) for _ in range(spec.pages)]
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 import os
 import platform
@@ -25,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import markdown, plots, servers
+from bench import listing, markdown, plots, servers
 from bench.client import Credentials
 from bench.config import RESULTS_ROOT, BenchConfig, Log, load_note, scale_notes
 from bench.profile import profile_kinds
@@ -71,8 +72,14 @@ def _new_event_loop() -> asyncio.AbstractEventLoop:
 def open_target(config: BenchConfig, log: Log) -> AbstractContextManager[servers.Target]:
     env = dict(config.server_env)
     if config.target == "cluster":
+        prepare = None
+        if config.wants("list") and config.list_spec.seed:
+            prepare = functools.partial(
+                listing.seed, spec=config.list_spec, topology=config.topology,
+                region=config.region, log=log,
+            )  # fmt: skip
         return servers.cluster(
-            config.data_dir, config.topology, config.gateways, env, config.region, log
+            config.data_dir, config.topology, config.gateways, env, config.region, log, prepare
         )
     if config.target == "endpoint":
         assert config.endpoint and config.access_key and config.secret_key

@@ -261,10 +261,13 @@ def cluster(
     server_env: Mapping[str, str],
     region: str,
     log: Log,
+    prepare: Callable[[Path], None] | None = None,
 ) -> Iterator[Target]:
     """``huimin cluster up`` (a temp folder unless ``data_dir``), bench, ``cluster down``.
 
     The root credential is the one ``cluster up`` keeps in DIR/root-credentials.json.
+    ``prepare`` runs on the data folder while no cluster process runs, before the timed
+    ``up`` (a new folder is brought up and down once first, to create its layout).
     """
     work = None if data_dir is not None else Path(tempfile.mkdtemp(prefix="huimin-bench-cl-"))
     folder = (data_dir or (work / "cluster" if work else Path())).resolve()
@@ -274,8 +277,14 @@ def cluster(
         if k not in ("HUIMIN_ROOT_ACCESS_KEY", "HUIMIN_ROOT_SECRET_KEY")
     }
     env["HUIMIN_REGION"] = region
-    _huimin("cluster", "up", "--topology", str(topology), "--data", str(folder),
-            "--gateways", str(gateways), env=env)  # fmt: skip
+    up = ("cluster", "up", "--topology", str(topology), "--data", str(folder),
+          "--gateways", str(gateways))  # fmt: skip
+    if prepare is not None:
+        if not (folder / "root-credentials.json").exists():
+            _huimin(*up, env=env)
+            _huimin("cluster", "down", "--data", str(folder))
+        prepare(folder)
+    _huimin(*up, env=env)
     try:
         root = json.loads((folder / "root-credentials.json").read_text())
         credentials = Credentials(root["access_key"], root["secret_key"], region)

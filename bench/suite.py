@@ -270,6 +270,7 @@ async def run_suite(
             if config.wants("list"):
                 log(f"LIST bucket: {listing.bucket_for(config.list_spec.keys)}")
                 suite.list_bucket = await listing.populate(client, config.list_spec, progress)
+                await listing.check_reads(client, suite.list_bucket, config.list_spec)
             for n in range(config.runs):
                 log(f"run {n + 1}/{config.runs}")
                 results: list[WorkloadResult] = []

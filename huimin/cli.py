@@ -82,6 +82,10 @@ def bench(
     list_keys: Annotated[int, typer.Option(help="keys in the LIST bucket")] = 1_000_000,
     list_pages: Annotated[int, typer.Option(help="timed pages of each kind per run")] = 200,
     list_populate_concurrency: Annotated[int, typer.Option(help="PUTs in flight")] = 64,
+    list_seed: Annotated[
+        bool,
+        typer.Option(help="cluster: bulk-load the LIST bucket's index rows (bench/seed.py)"),
+    ] = False,
     multipart_size: Annotated[str, typer.Option(help="multipart object size")] = "1GiB",
     part_size: Annotated[str, typer.Option(help="multipart part size")] = "16MiB",
     part_concurrency: Annotated[int, typer.Option(help="parts in flight")] = 4,
@@ -151,6 +155,7 @@ def bench(
             list_keys=list_keys,
             list_pages=list_pages,
             list_populate_concurrency=list_populate_concurrency,
+            list_seed=list_seed,
             multipart_size=multipart_size,
             part_size=part_size,
             part_concurrency=part_concurrency,

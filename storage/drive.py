@@ -30,6 +30,26 @@ class ListRow:
 
 
 @dataclass(frozen=True, slots=True)
+class RowPage:
+    """One drive's listing page in wire form, or only its digest.
+
+    ``fields`` is the rows flattened (key, version id, mod time, size, etag, key, ...) or None
+    when only the digest was asked for. ``digest`` is the SHA-256 of the page's canonical
+    encoding (``storage.index.page_digest``): equal digests mean equal pages, so a set whose
+    drives agree needs the rows of one drive only.
+    """
+
+    digest: str
+    count: int  # rows in the page
+    last_key: str | None
+    fields: list[str | int] | None
+
+    def rows(self) -> list[ListRow]:
+        f = self.fields or []
+        return [ListRow(*f[i : i + 5]) for i in range(0, len(f), 5)]  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
 class DriveInfo:
     name: str
     total_bytes: int
@@ -99,6 +119,13 @@ class Drive(Protocol):
         self, bucket: str, prefix: str, after: str, limit: int
     ) -> list[ListRow]:
         """Rows with key > after and key starting with prefix, by key then newest first."""
+        ...
+
+    async def list_page(
+        self, bucket: str, prefix: str, after: str, limit: int, rows: bool
+    ) -> RowPage:
+        """The rows ``list_versions`` would return, as a RowPage: its digest always, its
+        rows only when ``rows`` is set."""
         ...
 
     # Multipart uploads.

@@ -10,6 +10,7 @@ order, which is S3's order.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import queue
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from storage.drive import ListRow
+from storage.drive import ListRow, RowPage
 from storage.errors import BucketExists, BucketNotEmpty, BucketNotFound, DriveNotFound
 from storage.records import (
     BucketRecord,
@@ -49,6 +50,9 @@ CREATE TABLE IF NOT EXISTS objects(
     mod_time_ns INTEGER NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL,
     meta BLOB NOT NULL, inline BLOB,
     PRIMARY KEY(bucket, key, version_id)) WITHOUT ROWID;
+-- Listing reads only this narrow index, already in listing order (no sort, no meta/inline).
+CREATE INDEX IF NOT EXISTS objects_listing
+    ON objects(bucket, key, mod_time_ns DESC, version_id DESC, size, etag);
 CREATE TABLE IF NOT EXISTS uploads(
     upload_id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL,
     initiated_ns INTEGER NOT NULL, meta BLOB NOT NULL);
@@ -75,6 +79,19 @@ def prefix_end(prefix: str) -> str | None:
             return "".join(chars)
         chars.pop()
     return None
+
+
+def page_digest(fields: list[str | int]) -> str:
+    """SHA-256 of a listing page's canonical encoding (JSON of the flattened rows, ASCII).
+
+    Every drive encodes the same rows to the same bytes, so equal digests mean equal pages
+    (up to a SHA-256 collision; key names are chosen by clients, so no weaker hash).
+
+    >>> page_digest(["a", "v1", 1, 0, "e"])[:16]
+    'aeedfa0d434f5a47'
+    """
+    text = json.dumps(fields, separators=(",", ":"))
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
 @dataclass
@@ -242,6 +259,22 @@ class Index:
 
         return self.write(op, after=after)
 
+    def insert_objects(self, records: list[ObjectRecord]) -> Future[None]:
+        """Insert many versions of new keys in one transaction (bulk loading, e.g. seeding a
+        benchmark bucket): the rows ``insert_object`` writes, without its per-key checks
+        (older versions, shard files); every record's bucket must exist."""
+
+        def op(db: sqlite3.Connection) -> None:
+            for bucket in {r.bucket for r in records}:
+                if not _bucket_exists(db, bucket):
+                    raise BucketNotFound(bucket)
+            db.executemany(
+                "INSERT OR REPLACE INTO objects VALUES(?,?,?,?,?,?,?,?)",
+                [_object_row(r) for r in records],
+            )
+
+        return self.write(op)
+
     def get_versions(self, bucket: str, key: str) -> list[ObjectRecord]:
         with self._read_lock:
             db = self._reader
@@ -303,7 +336,9 @@ class Index:
 
         return self.write(op, durable=False, after=unlink)
 
-    def list_versions(self, bucket: str, prefix: str, after: str, limit: int) -> list[ListRow]:
+    def _list_rows(
+        self, bucket: str, prefix: str, after: str, limit: int
+    ) -> list[tuple[str, str, int, int, str]]:
         lower = max(prefix, after)
         upper = prefix_end(prefix) if prefix else None
         op = ">" if after >= prefix and after else ">="
@@ -319,8 +354,20 @@ class Index:
         args.append(limit)
         with self._read_lock:
             db = self._reader
-            rows = db.execute(sql, args).fetchall()
-        return [ListRow(*r) for r in rows]
+            return db.execute(sql, args).fetchall()
+
+    def list_versions(self, bucket: str, prefix: str, after: str, limit: int) -> list[ListRow]:
+        return [ListRow(*r) for r in self._list_rows(bucket, prefix, after, limit)]
+
+    def list_page(self, bucket: str, prefix: str, after: str, limit: int, rows: bool) -> RowPage:
+        found = self._list_rows(bucket, prefix, after, limit)
+        fields: list[str | int] = [f for r in found for f in r]
+        return RowPage(
+            digest=page_digest(fields),
+            count=len(found),
+            last_key=found[-1][0] if found else None,
+            fields=fields if rows else None,
+        )
 
     # Multipart -------------------------------------------------------------------------------
 
@@ -487,21 +534,22 @@ def _insert_object(db: sqlite3.Connection, record: ObjectRecord) -> bool:
     """Insert a version; True when older versions of the key remain on this drive."""
     if not _bucket_exists(db, record.bucket):
         raise BucketNotFound(record.bucket)
-    db.execute(
-        "INSERT OR REPLACE INTO objects VALUES(?,?,?,?,?,?,?,?)",
-        (
-            record.bucket,
-            record.key,
-            record.version_id,
-            record.mod_time_ns,
-            record.size,
-            record.etag,
-            encode_object_meta(record),
-            record.inline,
-        ),
-    )
+    db.execute("INSERT OR REPLACE INTO objects VALUES(?,?,?,?,?,?,?,?)", _object_row(record))
     other = db.execute(
         "SELECT 1 FROM objects WHERE bucket=? AND key=? AND version_id != ? LIMIT 1",
         (record.bucket, record.key, record.version_id),
     ).fetchone()
     return other is not None
+
+
+def _object_row(record: ObjectRecord) -> tuple[object, ...]:
+    return (
+        record.bucket,
+        record.key,
+        record.version_id,
+        record.mod_time_ns,
+        record.size,
+        record.etag,
+        encode_object_meta(record),
+        record.inline,
+    )

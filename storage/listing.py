@@ -3,6 +3,10 @@
 Per set, a key is listed when its newest version is held by at least k drives (the same rule as
 reads), so a half-written or half-deleted key never shows. Keys under a common prefix are skipped
 with a seek instead of being scanned one by one.
+
+A batch is fetched as one drive's rows plus every other drive's page digest: when all answering
+drives hold the same page (the normal case), the rows of one drive decide the batch (see
+``agreed_rows``); only when they differ are all drives' rows fetched and merged.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from storage.api import ListedObject, ListPage, ns_to_datetime
-from storage.drive import Drive, ListRow
+from storage.drive import Drive, ListRow, RowPage
 from storage.errors import QuorumNotReached
 from storage.sets import ErasureSets, each
 
@@ -79,11 +83,61 @@ def merge_set_rows(
     return out
 
 
+def agreed_rows(pages: Sequence[RowPage | None], reader: int, k: int) -> list[ListRow] | None:
+    """The batch ``merge_set_rows`` would return, from one drive's rows, when every answering
+    drive holds the same page; None when they differ (or the reader did not answer).
+
+    ``pages[i]`` is drive i's page (None: no answer); ``pages[reader]`` carries the rows.
+    Equivalence with ``merge_set_rows`` over the same pages: let A be the answering drives,
+    |A| >= k, all with page P (equal SHA-256 digests of the canonical encoding). Every version
+    in P is then held by |A| >= k drives, so for every key its newest version is readable and
+    is the one listed (nothing is undecidable). Either every page in A is full (horizon = the
+    last key of P, which bounds every row of P, P being sorted) or none is (no horizon). So
+    the merge yields the first row of each key of P, P being sorted by key then newest first:
+    exactly what is returned here.
+
+    >>> from storage.index import page_digest
+    >>> f = ["a", "v2", 2, 1, "e", "a", "v1", 1, 1, "e", "b", "v1", 1, 1, "e"]
+    >>> full = RowPage(page_digest(f), 3, "b", f)
+    >>> digest_only = RowPage(full.digest, 3, "b", None)
+    >>> [(r.key, r.version_id) for r in agreed_rows([full, digest_only, None], 0, 2) or []]
+    [('a', 'v2'), ('b', 'v1')]
+    >>> agreed_rows([full, RowPage("other", 3, "b", None)], 0, 2) is None
+    True
+    """
+    mine = pages[reader]
+    if mine is None or mine.fields is None:
+        return None
+    answered = [p for p in pages if p is not None]
+    if len(answered) < k or any(p.digest != mine.digest for p in answered):
+        return None
+    f = mine.fields
+    out: list[ListRow] = []
+    last = None
+    for i in range(0, len(f), 5):
+        key = f[i]
+        if key != last:
+            out.append(ListRow(*f[i : i + 5]))  # type: ignore[arg-type]
+            last = key
+    return out
+
+
 class SetCursor:
-    """Readable rows of one erasure set in key order, fetched in batches."""
+    """Readable rows of one erasure set in key order, fetched in batches.
+
+    ``reader`` (shared across requests, one cell per set) is the drive asked for rows; the
+    others send digests. It moves to another drive when the reader does not answer.
+    """
 
     def __init__(
-        self, drives: Sequence[Drive], k: int, bucket: str, prefix: str, after: str, batch: int
+        self,
+        drives: Sequence[Drive],
+        k: int,
+        bucket: str,
+        prefix: str,
+        after: str,
+        batch: int,
+        reader: list[int] | None = None,
     ) -> None:
         self.drives = drives
         self.k = k
@@ -91,6 +145,7 @@ class SetCursor:
         self.prefix = prefix
         self.after = after
         self.batch = batch
+        self.reader = reader if reader is not None else [0]
         self.buffer: deque[ListRow] = deque()
         self.exhausted = False
 
@@ -111,17 +166,37 @@ class SetCursor:
 
     async def _fill(self) -> None:
         after = self.after
+        reader = self.reader[0] % len(self.drives)
+        reading = self.drives[reader]
         results = await each(
-            self.drives, lambda d: d.list_versions(self.bucket, self.prefix, after, self.batch)
+            self.drives,
+            lambda d: d.list_page(self.bucket, self.prefix, after, self.batch, rows=d is reading),
         )
-        per_drive = [r if isinstance(r, list) else None for r in results]
-        answered = [r for r in per_drive if r is not None]
+        pages = [r if isinstance(r, RowPage) else None for r in results]
+        answered = [p for p in pages if p is not None]
         if len(answered) < self.k:
             raise QuorumNotReached(f"{len(answered)} drives answered a listing, {self.k} needed")
-        # Only keys up to the smallest last key of a full page are known on every drive.
-        full = [rows[-1].key for rows in answered if len(rows) >= self.batch]
-        horizon = min(full) if full else None
-        self.buffer.extend(merge_set_rows(per_drive, self.k, horizon))
+        if pages[reader] is None:  # ask one that answered next time
+            self.reader[0] = next(i for i, p in enumerate(pages) if p is not None)
+        rows = agreed_rows(pages, reader, self.k)
+        if rows is not None:
+            last = answered[0].last_key
+            horizon = last if answered[0].count >= self.batch else None
+        else:  # the drives differ: merge every drive's rows
+            lists = await each(
+                self.drives, lambda d: d.list_versions(self.bucket, self.prefix, after, self.batch)
+            )
+            per_drive = [r if isinstance(r, list) else None for r in lists]
+            full_pages = [r for r in per_drive if r is not None]
+            if len(full_pages) < self.k:
+                raise QuorumNotReached(
+                    f"{len(full_pages)} drives answered a listing, {self.k} needed"
+                )
+            # Only keys up to the smallest last key of a full page are known on every drive.
+            full = [r[-1].key for r in full_pages if len(r) >= self.batch]
+            horizon = min(full) if full else None
+            rows = merge_set_rows(per_drive, self.k, horizon)
+        self.buffer.extend(rows)
         if horizon is None:
             self.exhausted = True
         else:
@@ -131,6 +206,7 @@ class SetCursor:
 class ErasureListing:
     def __init__(self, sets: ErasureSets) -> None:
         self.sets = sets
+        self.readers = [[0] for _ in sets.sets]  # per set: the drive asked for rows
 
     async def list_objects(
         self, bucket: str, prefix: str, delimiter: str, after: str, max_keys: int
@@ -139,7 +215,10 @@ class ErasureListing:
             after += _AFTER_ALL  # continuing after a common prefix: skip everything under it
         batch = min(max(max_keys + 1, 100), 1000)
         k = self.sets.params.k
-        cursors = [SetCursor(s, k, bucket, prefix, after, batch) for s in self.sets.sets]
+        cursors = [
+            SetCursor(s, k, bucket, prefix, after, batch, reader)
+            for s, reader in zip(self.sets.sets, self.readers, strict=True)
+        ]
         objects: list[ListedObject] = []
         prefixes: list[str] = []
         last: str | None = None

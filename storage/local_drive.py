@@ -24,7 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
-from storage.drive import DriveInfo, ListRow
+from storage.drive import DriveInfo, ListRow, RowPage
 from storage.errors import DriveError, DriveNotFound, StorageError
 from storage.index import Index
 from storage.records import BucketRecord, ObjectRecord, PartRecord, UploadRecord
@@ -256,6 +256,17 @@ class LocalDrive:
         self, bucket: str, prefix: str, after: str, limit: int
     ) -> list[ListRow]:
         return await self._run(self._index.list_versions, bucket, prefix, after, limit)
+
+    async def insert_objects(self, records: list[ObjectRecord]) -> None:
+        """Bulk-load versions of new keys, inline shards only (Index.insert_objects)."""
+        if any(r.inline is None for r in records):
+            raise ValueError("bulk loading takes inline objects only")
+        await self._write(lambda: self._index.insert_objects(records))
+
+    async def list_page(
+        self, bucket: str, prefix: str, after: str, limit: int, rows: bool
+    ) -> RowPage:
+        return await self._run(self._index.list_page, bucket, prefix, after, limit, rows)
 
     # Multipart -------------------------------------------------------------------------------
 

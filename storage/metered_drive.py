@@ -9,7 +9,14 @@ import time
 from collections.abc import Awaitable, Sequence
 from typing import TypeVar, cast
 
-from storage.drive import BlockingShardWriter, Drive, DriveInfo, ListRow, ShardWriter
+from storage.drive import (
+    BlockingShardWriter,
+    Drive,
+    DriveInfo,
+    ListRow,
+    RowPage,
+    ShardWriter,
+)
 from storage.metrics import DriveMetrics, StorageMetrics
 from storage.records import BucketRecord, ObjectRecord, PartRecord, UploadRecord
 
@@ -136,6 +143,15 @@ class MeteredDrive:
             self.drive_metrics,
             "list_versions",
             self.inner.list_versions(bucket, prefix, after, limit),
+        )
+
+    async def list_page(
+        self, bucket: str, prefix: str, after: str, limit: int, rows: bool
+    ) -> RowPage:
+        return await _timed(
+            self.drive_metrics,
+            "list_page",
+            self.inner.list_page(bucket, prefix, after, limit, rows),
         )
 
     # Multipart uploads.

@@ -60,6 +60,7 @@ DRIVE_OPERATIONS = frozenset(
         "prune_versions",
         "delete_version",
         "list_versions",
+        "list_page",
         "put_upload",
         "get_upload",
         "list_uploads",

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from storage import errors
-from storage.drive import DriveInfo, ListRow
+from storage.drive import DriveInfo, ListRow, RowPage
 from storage.records import BucketRecord, ObjectRecord, PartRecord, PartRef, UploadRecord
 
 PREFIX = "/_node/v1"
@@ -149,6 +149,8 @@ def to_json(value: Any) -> Any:
         return value
     if isinstance(value, ListRows):
         return [[r.key, r.version_id, r.mod_time_ns, r.size, r.etag] for r in value]
+    if isinstance(value, RowPage):  # already wire-ready: one flat array, not 5000 values to walk
+        return [value.digest, value.count, value.last_key, value.fields]
     names = _FIELDS.get(type(value))
     if names is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
         names = _FIELDS[type(value)] = tuple(f.name for f in dataclasses.fields(value))
@@ -188,6 +190,11 @@ def part_record(doc: Mapping[str, Any]) -> PartRecord:
 
 def list_rows(doc: Sequence[Sequence[Any]]) -> list[ListRow]:
     return [ListRow(*r) for r in doc]
+
+
+def row_page(doc: Sequence[Any]) -> RowPage:
+    digest, count, last_key, fields = doc
+    return RowPage(digest=digest, count=count, last_key=last_key, fields=fields)
 
 
 def drive_info(doc: Mapping[str, Any]) -> DriveInfo:

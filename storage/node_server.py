@@ -45,6 +45,9 @@ def _rpc_table() -> dict[str, Rpc]:
         rows = await d.list_versions(a["bucket"], a["prefix"], a["after"], a["limit"])
         return proto.ListRows(rows)  # compact rows: a listing page is 1000 of them
 
+    async def list_page(d: LocalDrive, a: dict[str, Any]) -> Any:
+        return await d.list_page(a["bucket"], a["prefix"], a["after"], a["limit"], a["rows"])
+
     async def list_uploads(d: LocalDrive, a: dict[str, Any]) -> Any:
         after = (a["after"][0], a["after"][1])
         return await d.list_uploads(a["bucket"], a["prefix"], after, a["limit"])
@@ -60,6 +63,7 @@ def _rpc_table() -> dict[str, Rpc]:
         "prune_versions": prune_versions,
         "delete_version": lambda d, a: d.delete_version(a["bucket"], a["key"], a["version_id"]),
         "list_versions": list_versions,
+        "list_page": list_page,
         "put_upload": lambda d, a: d.put_upload(proto.upload_record(a["upload"])),
         "get_upload": lambda d, a: d.get_upload(a["upload_id"]),
         "list_uploads": list_uploads,

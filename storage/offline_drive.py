@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NoReturn
 
-from storage.drive import DriveInfo, ListRow, ShardWriter
+from storage.drive import DriveInfo, ListRow, RowPage, ShardWriter
 from storage.errors import DriveError
 from storage.records import BucketRecord, ObjectRecord, PartRecord, UploadRecord
 
@@ -67,6 +67,11 @@ class OfflineDrive:
     async def list_versions(
         self, bucket: str, prefix: str, after: str, limit: int
     ) -> list[ListRow]:
+        self._fail()
+
+    async def list_page(
+        self, bucket: str, prefix: str, after: str, limit: int, rows: bool
+    ) -> RowPage:
         self._fail()
 
     async def put_upload(self, upload: UploadRecord) -> None:

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import aiohttp
 
 from storage import node_protocol as proto
-from storage.drive import DriveInfo, ListRow
+from storage.drive import DriveInfo, ListRow, RowPage
 from storage.errors import DriveError, StorageError
 from storage.node_channel import Channels, NodeChannel
 from storage.records import BucketRecord, ObjectRecord, PartRecord, UploadRecord
@@ -414,6 +414,19 @@ class RemoteDrive:
             prefix=prefix,
             after=after,
             limit=limit,
+        )
+
+    async def list_page(
+        self, bucket: str, prefix: str, after: str, limit: int, rows: bool
+    ) -> RowPage:
+        return await self._rpc(
+            "list_page",
+            proto.row_page,
+            bucket=bucket,
+            prefix=prefix,
+            after=after,
+            limit=limit,
+            rows=rows,
         )
 
     async def put_upload(self, upload: UploadRecord) -> None:

@@ -224,7 +224,7 @@ def test_listing_merges_sets_with_prefixes_and_pages(env: Any) -> None:
         await asyncio.gather(
             *(storage.objects.put_object("bkt", k, Body(b"v"), 1, {}) for k in keys)
         )
-        drives[0].broken = {"list_versions"}  # one drive of one set is down
+        drives[0].broken = {"list_versions", "list_page"}  # one drive of one set is down
         seen: list[str] = []
         after = ""
         while True:
