@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from storage import node_protocol as proto
 from storage.errors import DriveError, DriveNotFound, StorageError
@@ -90,6 +90,7 @@ class NodeServer:
         self.drives = dict(drives)
         self.identity = identity
         self.rpcs = _rpc_table()
+        self._channels: set[web.WebSocketResponse] = set()
 
     def _drive(self, request: web.Request) -> LocalDrive:
         drive = self.drives.get(request.match_info["drive"])
@@ -126,14 +127,25 @@ class NodeServer:
         ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES, compress=False)
         await ws.prepare(request)
         running: set[asyncio.Task[None]] = set()
-        async for msg in ws:
-            if msg.type not in (WSMsgType.BINARY, WSMsgType.TEXT):
-                break
-            task = asyncio.create_task(self._answer(ws, msg.data))
-            running.add(task)
-            task.add_done_callback(running.discard)
+        self._channels.add(ws)
+        try:
+            async for msg in ws:
+                if msg.type not in (WSMsgType.BINARY, WSMsgType.TEXT):
+                    break
+                task = asyncio.create_task(self._answer(ws, msg.data))
+                running.add(task)
+                task.add_done_callback(running.discard)
+        finally:
+            self._channels.discard(ws)
         # Calls already running finish (their answers are lost with the gateway's connection).
         return ws
+
+    async def _close_channels(self, app: web.Application) -> None:
+        """At shutdown: channels are long-lived, the server would otherwise wait them out."""
+        await asyncio.gather(
+            *(ws.close(code=WSCloseCode.GOING_AWAY) for ws in list(self._channels)),
+            return_exceptions=True,
+        )
 
     async def _answer(self, ws: web.WebSocketResponse, message: str | bytes) -> None:
         try:
@@ -225,6 +237,7 @@ class NodeServer:
             client_max_size=64 * 1024 * 1024,
             handler_args={"auto_decompress": False, "read_bufsize": 4 * 1024 * 1024},
         )
+        app.on_shutdown.append(self._close_channels)
         p = proto.PREFIX
         app.router.add_get(p + "/channel", self.channel)
         app.router.add_put(p + "/shard/{drive}/{data_id:[0-9a-f]{32}}", self.put_shard)
