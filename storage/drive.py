@@ -118,7 +118,8 @@ class Drive(Protocol):
     async def list_versions(
         self, bucket: str, prefix: str, after: str, limit: int
     ) -> list[ListRow]:
-        """Rows with key > after and key starting with prefix, by key then newest first."""
+        """Rows with key > after and key starting with prefix, by key then newest first:
+        ``limit`` rows, plus the older versions of the last key (a key is never cut)."""
         ...
 
     async def list_page(

@@ -354,7 +354,20 @@ class Index:
         args.append(limit)
         with self._read_lock:
             db = self._reader
-            return db.execute(sql, args).fetchall()
+            found: list[tuple[str, str, int, int, str]] = db.execute(sql, args).fetchall()
+            if len(found) == limit:
+                # A full page ends with all versions of its last key: cut after the newest
+                # ones, a merge would see only a partial write of that key and miss the
+                # older version that is readable (the caller continues after that key).
+                key, version_id, mod_time_ns = found[-1][:3]
+                found += db.execute(
+                    "SELECT key, version_id, mod_time_ns, size, etag FROM objects"
+                    " WHERE bucket=? AND key=? AND (mod_time_ns < ?"
+                    " OR (mod_time_ns = ? AND version_id < ?))"
+                    " ORDER BY mod_time_ns DESC, version_id DESC",
+                    (bucket, key, mod_time_ns, mod_time_ns, version_id),
+                ).fetchall()
+            return found
 
     def list_versions(self, bucket: str, prefix: str, after: str, limit: int) -> list[ListRow]:
         return [ListRow(*r) for r in self._list_rows(bucket, prefix, after, limit)]
