@@ -40,7 +40,7 @@ class RowPage:
     """
 
     digest: str
-    count: int  # rows in the page
+    count: int  # rows in the page (a skip-scan page has one row per entry)
     last_key: str | None
     fields: list[str | int] | None
 
@@ -123,10 +123,12 @@ class Drive(Protocol):
         ...
 
     async def list_page(
-        self, bucket: str, prefix: str, after: str, limit: int, rows: bool
+        self, bucket: str, prefix: str, after: str, limit: int, rows: bool, delimiter: str = ""
     ) -> RowPage:
         """The rows ``list_versions`` would return, as a RowPage: its digest always, its
-        rows only when ``rows`` is set."""
+        rows only when ``rows`` is set. With a ``delimiter``, a skip-scan page: up to ``limit``
+        entries, each the newest row of a key, where a common prefix (``prefix`` + anything +
+        ``delimiter``) is one entry, its first key, and its other keys are skipped."""
         ...
 
     # Multipart uploads.
