@@ -40,7 +40,7 @@ class RowPage:
     """
 
     digest: str
-    count: int  # rows in the page
+    count: int  # rows in the page (a skip-scan page has one row per entry)
     last_key: str | None
     fields: list[str | int] | None
 
@@ -118,14 +118,17 @@ class Drive(Protocol):
     async def list_versions(
         self, bucket: str, prefix: str, after: str, limit: int
     ) -> list[ListRow]:
-        """Rows with key > after and key starting with prefix, by key then newest first."""
+        """Rows with key > after and key starting with prefix, by key then newest first:
+        ``limit`` rows, plus the older versions of the last key (a key is never cut)."""
         ...
 
     async def list_page(
-        self, bucket: str, prefix: str, after: str, limit: int, rows: bool
+        self, bucket: str, prefix: str, after: str, limit: int, rows: bool, delimiter: str = ""
     ) -> RowPage:
         """The rows ``list_versions`` would return, as a RowPage: its digest always, its
-        rows only when ``rows`` is set."""
+        rows only when ``rows`` is set. With a ``delimiter``, a skip-scan page: up to ``limit``
+        entries, each the newest row of a key, where a common prefix (``prefix`` + anything +
+        ``delimiter``) is one entry, its first key, and its other keys are skipped."""
         ...
 
     # Multipart uploads.

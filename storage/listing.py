@@ -1,12 +1,18 @@
 """Listing: sorted range scans of every drive's index, merged per set and across sets.
 
 Per set, a key is listed when its newest version is held by at least k drives (the same rule as
-reads), so a half-written or half-deleted key never shows. Keys under a common prefix are skipped
-with a seek instead of being scanned one by one.
+reads), so a half-written or half-deleted key never shows; a common prefix is listed when at
+least one key under it is.
 
 A batch is fetched as one drive's rows plus every other drive's page digest: when all answering
 drives hold the same page (the normal case), the rows of one drive decide the batch (see
 ``agreed_rows``); only when they differ are all drives' rows fetched and merged.
+
+With a delimiter, each drive skip-scans (``Index._skip_rows``): a page is up to ``batch``
+entries, a common prefix being one entry (the newest row of its first key) whose other keys the
+drive seeks past, so a page of 1000 common prefixes is one batch, not 1000 x 100 keys. When the
+drives' skip-scanned pages differ, the entries they agree on up to the first difference are
+taken (``agreed_prefix``) and the rest falls back to the exact per-key merge of one batch.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import Any
 from storage.api import ListedObject, ListPage, ns_to_datetime
 from storage.drive import Drive, ListRow, RowPage
 from storage.errors import QuorumNotReached
+from storage.index import prefix_end
 from storage.sets import ErasureSets, each
 
 # Seeking past "photos/" lists keys after "photos/" + this: later than any real key under it.
@@ -83,6 +90,16 @@ def merge_set_rows(
     return out
 
 
+def skips_on_drive(delimiter: str) -> bool:
+    """Whether the drives can skip-scan common prefixes of ``delimiter`` (one that is only
+    U+10FFFF characters has no upper bound to seek to; such listings are merged flat).
+
+    >>> skips_on_drive("/"), skips_on_drive(""), skips_on_drive("\U0010ffff")
+    (True, False, False)
+    """
+    return bool(delimiter) and prefix_end(delimiter) is not None
+
+
 def agreed_rows(pages: Sequence[RowPage | None], reader: int, k: int) -> list[ListRow] | None:
     """The batch ``merge_set_rows`` would return, from one drive's rows, when every answering
     drive holds the same page; None when they differ (or the reader did not answer).
@@ -95,6 +112,9 @@ def agreed_rows(pages: Sequence[RowPage | None], reader: int, k: int) -> list[Li
     last key of P, which bounds every row of P, P being sorted) or none is (no horizon). So
     the merge yields the first row of each key of P, P being sorted by key then newest first:
     exactly what is returned here.
+
+    Skip-scanned pages (with a delimiter) agree in the same sense; ``agreed_prefix`` proves
+    that the listing they yield is the full merge's, for this and for any common head.
 
     >>> from storage.index import page_digest
     >>> f = ["a", "v2", 2, 1, "e", "a", "v1", 1, 1, "e", "b", "v1", 1, 1, "e"]
@@ -122,11 +142,58 @@ def agreed_rows(pages: Sequence[RowPage | None], reader: int, k: int) -> list[Li
     return out
 
 
+def agreed_prefix(pages: Sequence[RowPage | None], k: int) -> list[ListRow]:
+    """The leading entries on which every answering drive's skip-scanned page agrees, when at
+    least k answered with rows (pages from ``list_page(..., delimiter)``, rows of all drives).
+
+    Why listing these is what the full per-key merge lists over the same range. Each page is a
+    drive's contiguous walk from the same ``after``: entry i+1 is the first key past entry i
+    (past a key, or past the whole common prefix of a key under one), one row per entry, the
+    key's newest version. Let A be the answering drives, |A| >= k, whose first j entries
+    E1..Ej are equal, and R the keys from ``after`` to the end of Ej (all of Ej's common
+    prefix if it is one). On every drive of A, the keys in R are then exactly the plain keys
+    among E1..Ej plus keys under the common prefixes among them, because each drive's walk
+    went from one entry straight to the next. So, over R:
+    - a plain key is held by a drive of A iff it is an entry; its newest version on every
+      drive of A is the entry's row, held by |A| >= k drives and newer than any other version
+      seen: the merge lists that row (nothing is undecidable, no older version is reached);
+    - a common prefix C of an entry: its first key has the same newest version on all of A,
+      so that key is readable and C is listed; no other common prefix has a key in R.
+    Hence the merge's listing of R (keys, and common prefixes rolled up) is these entries
+    rolled up. ``agreed_rows`` over equal skip-scanned pages is the case j = all entries.
+    The drives that did not answer are silent to the merge too, so up to m drives down (any
+    two nodes of the local topology) leave |A| >= k and the proof unchanged; fewer than k
+    answering is QuorumNotReached, as for the merge.
+
+    >>> from storage.index import page_digest
+    >>> def page(*keys: str) -> RowPage:
+    ...     f: list[str | int] = [x for key in keys for x in (key, "v1", 1, 1, "e")]
+    ...     return RowPage(page_digest(f), len(keys), keys[-1], f)
+    >>> [r.key for r in agreed_prefix([page("a/1", "b", "c/1"), page("a/1", "b", "c/2")], 2)]
+    ['a/1', 'b']
+    >>> agreed_prefix([page("a/1"), None], 2)
+    []
+    """
+    answered = [p.fields for p in pages if p is not None and p.fields is not None]
+    if len(answered) < k:
+        return []
+    first = answered[0]
+    end = min(len(f) for f in answered)
+    j = 0
+    while j < end and all(f[j : j + 5] == first[j : j + 5] for f in answered):
+        j += 5
+    return [ListRow(*first[i : i + 5]) for i in range(0, j, 5)]  # type: ignore[arg-type]
+
+
 class SetCursor:
     """Readable rows of one erasure set in key order, fetched in batches.
 
     ``reader`` (shared across requests, one cell per set) is the drive asked for rows; the
     others send digests. It moves to another drive when the reader does not answer.
+
+    With a ``delimiter`` (``skips_on_drive``), the drives skip-scan: a common prefix comes as
+    one row (of some readable key under it), its other keys are never fetched, and the caller
+    ``seek_past``es it as before.
     """
 
     def __init__(
@@ -138,6 +205,7 @@ class SetCursor:
         after: str,
         batch: int,
         reader: list[int] | None = None,
+        delimiter: str = "",
     ) -> None:
         self.drives = drives
         self.k = k
@@ -146,6 +214,7 @@ class SetCursor:
         self.after = after
         self.batch = batch
         self.reader = reader if reader is not None else [0]
+        self.delimiter = delimiter
         self.buffer: deque[ListRow] = deque()
         self.exhausted = False
 
@@ -164,59 +233,83 @@ class SetCursor:
         if not self.buffer and self.after < prefix + _AFTER_ALL:
             self.after = prefix + _AFTER_ALL
 
-    async def _fill(self) -> None:
-        after = self.after
+    async def _pages(self, after: str, rows: bool) -> tuple[list[RowPage | None], int]:
+        """Every drive's page after ``after``: rows from the reader (all drives' when
+        ``rows``), digests from the others; and the reader's position."""
         reader = self.reader[0] % len(self.drives)
         reading = self.drives[reader]
         results = await each(
             self.drives,
-            lambda d: d.list_page(self.bucket, self.prefix, after, self.batch, rows=d is reading),
+            lambda d: d.list_page(
+                self.bucket, self.prefix, after, self.batch, rows or d is reading, self.delimiter
+            ),
         )
         pages = [r if isinstance(r, RowPage) else None for r in results]
-        answered = [p for p in pages if p is not None]
-        if len(answered) < self.k:
-            raise QuorumNotReached(f"{len(answered)} drives answered a listing, {self.k} needed")
+        answered = sum(1 for p in pages if p is not None)
+        if answered < self.k:
+            raise QuorumNotReached(f"{answered} drives answered a listing, {self.k} needed")
         if pages[reader] is None:  # ask one that answered next time
             self.reader[0] = next(i for i, p in enumerate(pages) if p is not None)
+        return pages, reader
+
+    def _past(self, key: str) -> str:
+        """Where a skip-scan continues after the entry ``key``: past its common prefix."""
+        cp = common_prefix(key, self.prefix, self.delimiter)
+        return key if cp is None else cp + _AFTER_ALL
+
+    async def _fill(self) -> None:
+        after = self.after
+        pages, reader = await self._pages(after, rows=False)
         rows = agreed_rows(pages, reader, self.k)
         if rows is not None:
-            last = answered[0].last_key
-            horizon = last if answered[0].count >= self.batch else None
-        else:  # the drives differ: merge every drive's rows
-            lists = await each(
-                self.drives, lambda d: d.list_versions(self.bucket, self.prefix, after, self.batch)
-            )
-            per_drive = [r if isinstance(r, list) else None for r in lists]
-            full_pages = [r for r in per_drive if r is not None]
-            if len(full_pages) < self.k:
-                raise QuorumNotReached(
-                    f"{len(full_pages)} drives answered a listing, {self.k} needed"
-                )
-            # Only keys up to the smallest last key of a full page are known on every drive.
-            full = [r[-1].key for r in full_pages if len(r) >= self.batch]
-            horizon = min(full) if full else None
-            rows = merge_set_rows(per_drive, self.k, horizon)
+            page = next(p for p in pages if p is not None)  # all equal
+            last = page.last_key if page.count >= self.batch else None
+            self._extend(rows, None if last is None else self._past(last))
+            return
+        if self.delimiter:  # the skip-scans differ: take the entries all drives agree on
+            pages, _ = await self._pages(after, rows=True)
+            rows = agreed_prefix(pages, self.k)
+            if rows:
+                self._extend(rows, self._past(rows[-1].key))
+                return
+        # The drives differ right at ``after``: merge every drive's rows, key by key.
+        lists = await each(
+            self.drives, lambda d: d.list_versions(self.bucket, self.prefix, after, self.batch)
+        )
+        per_drive = [r if isinstance(r, list) else None for r in lists]
+        full_pages = [r for r in per_drive if r is not None]
+        if len(full_pages) < self.k:
+            raise QuorumNotReached(f"{len(full_pages)} drives answered a listing, {self.k} needed")
+        # Only keys up to the smallest last key of a full page are known on every drive.
+        full = [r[-1].key for r in full_pages if len(r) >= self.batch]
+        horizon = min(full) if full else None
+        self._extend(merge_set_rows(per_drive, self.k, horizon), horizon)
+
+    def _extend(self, rows: list[ListRow], after: str | None) -> None:
+        """Buffer ``rows``; continue after ``after`` (None: nothing is left)."""
         self.buffer.extend(rows)
-        if horizon is None:
+        if after is None:
             self.exhausted = True
         else:
-            self.after = horizon
+            self.after = max(self.after, after)
 
 
 class ErasureListing:
-    def __init__(self, sets: ErasureSets) -> None:
+    def __init__(self, sets: ErasureSets, batch: int | None = None) -> None:
         self.sets = sets
         self.readers = [[0] for _ in sets.sets]  # per set: the drive asked for rows
+        self.batch = batch  # entries per drive call; None: max-keys + 1 within [100, 1000]
 
     async def list_objects(
         self, bucket: str, prefix: str, delimiter: str, after: str, max_keys: int
     ) -> ListPage:
         if after and common_prefix(after, prefix, delimiter) == after:
             after += _AFTER_ALL  # continuing after a common prefix: skip everything under it
-        batch = min(max(max_keys + 1, 100), 1000)
+        batch = self.batch or min(max(max_keys + 1, 100), 1000)
         k = self.sets.params.k
+        skip = delimiter if skips_on_drive(delimiter) else ""
         cursors = [
-            SetCursor(s, k, bucket, prefix, after, batch, reader)
+            SetCursor(s, k, bucket, prefix, after, batch, reader, skip)
             for s, reader in zip(self.sets.sets, self.readers, strict=True)
         ]
         objects: list[ListedObject] = []

@@ -264,9 +264,9 @@ class LocalDrive:
         await self._write(lambda: self._index.insert_objects(records))
 
     async def list_page(
-        self, bucket: str, prefix: str, after: str, limit: int, rows: bool
+        self, bucket: str, prefix: str, after: str, limit: int, rows: bool, delimiter: str = ""
     ) -> RowPage:
-        return await self._run(self._index.list_page, bucket, prefix, after, limit, rows)
+        return await self._run(self._index.list_page, bucket, prefix, after, limit, rows, delimiter)
 
     # Multipart -------------------------------------------------------------------------------
 

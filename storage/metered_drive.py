@@ -146,12 +146,12 @@ class MeteredDrive:
         )
 
     async def list_page(
-        self, bucket: str, prefix: str, after: str, limit: int, rows: bool
+        self, bucket: str, prefix: str, after: str, limit: int, rows: bool, delimiter: str = ""
     ) -> RowPage:
         return await _timed(
             self.drive_metrics,
             "list_page",
-            self.inner.list_page(bucket, prefix, after, limit, rows),
+            self.inner.list_page(bucket, prefix, after, limit, rows, delimiter),
         )
 
     # Multipart uploads.

@@ -46,7 +46,10 @@ def _rpc_table() -> dict[str, Rpc]:
         return proto.ListRows(rows)  # compact rows: a listing page is 1000 of them
 
     async def list_page(d: LocalDrive, a: dict[str, Any]) -> Any:
-        return await d.list_page(a["bucket"], a["prefix"], a["after"], a["limit"], a["rows"])
+        delimiter = a.get("delimiter", "")  # absent from an older gateway: a flat page
+        return await d.list_page(
+            a["bucket"], a["prefix"], a["after"], a["limit"], a["rows"], delimiter
+        )
 
     async def list_uploads(d: LocalDrive, a: dict[str, Any]) -> Any:
         after = (a["after"][0], a["after"][1])

@@ -70,7 +70,7 @@ class OfflineDrive:
         self._fail()
 
     async def list_page(
-        self, bucket: str, prefix: str, after: str, limit: int, rows: bool
+        self, bucket: str, prefix: str, after: str, limit: int, rows: bool, delimiter: str = ""
     ) -> RowPage:
         self._fail()
 

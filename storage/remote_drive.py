@@ -417,7 +417,7 @@ class RemoteDrive:
         )
 
     async def list_page(
-        self, bucket: str, prefix: str, after: str, limit: int, rows: bool
+        self, bucket: str, prefix: str, after: str, limit: int, rows: bool, delimiter: str = ""
     ) -> RowPage:
         return await self._rpc(
             "list_page",
@@ -427,6 +427,7 @@ class RemoteDrive:
             after=after,
             limit=limit,
             rows=rows,
+            delimiter=delimiter,
         )
 
     async def put_upload(self, upload: UploadRecord) -> None:

@@ -298,3 +298,63 @@ def test_empty_bucket_listing(s3, bucket):
     assert (v2["KeyCount"], v2["IsTruncated"], "Contents" in v2) == (0, False, False)
     v1 = s3.list_objects(Bucket=bucket)
     assert (v1["IsTruncated"], "Contents" in v1) == (False, False)
+
+
+# Delimiter pages span several drive batches (100..1000 entries) of common prefixes, which the
+# drives skip-scan (storage/listing.py): 260 "directories" of 3 keys, two levels deep.
+DIR_KEYS = sorted(
+    [f"dir{d:03}/f{i}" for d in range(260) for i in range(2)]
+    + [f"dir{d:03}/sub/x" for d in range(0, 260, 13)]
+    + [f"dir{d:03}" for d in range(0, 260, 50)]  # a key sorting just before its directory
+)
+
+
+@pytest.fixture(scope="module")
+def dirs(server: Server) -> tuple[Any, str]:
+    client = boto3_client(server)
+    name = f"dirs-{os.getpid()}"
+    client.create_bucket(Bucket=name)
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda k: client.put_object(Bucket=name, Key=k, Body=b"x"), DIR_KEYS))
+    return client, name
+
+
+def dir_listing(prefix: str = "", after: str = "") -> list[tuple[str, str]]:
+    """What S3 lists with Delimiter="/" after ``after`` (a resumed marker skips its prefix)."""
+    out: list[tuple[str, str]] = []
+    for key in DIR_KEYS:
+        if not key.startswith(prefix) or key <= after:
+            continue
+        i = key.find("/", len(prefix))
+        entry = ("prefix", key[: i + 1]) if i >= 0 else ("key", key)
+        if entry[1] == after or (after.endswith("/") and key.startswith(after)):
+            continue
+        if not out or out[-1] != entry:
+            out.append(entry)
+    return out
+
+
+@pytest.mark.parametrize("max_keys", [7, 150, 1000])
+def test_delimiter_pages_across_drive_batches(dirs, max_keys):
+    client, bucket = dirs
+    v2 = flat(v2_pages(client, bucket, max_keys, Delimiter="/"))
+    assert v2 == dir_listing()
+    assert len([e for e in v2 if e[0] == "prefix"]) == 260
+    assert flat(v1_pages(client, bucket, max_keys, Delimiter="/")) == dir_listing()
+
+
+@pytest.mark.parametrize("after", ["dir099/", "dir099/f0", "dir100", "dir259/sub/x", "dir2"])
+def test_delimiter_pages_start_after(dirs, after):
+    client, bucket = dirs
+    got = flat(v2_pages(client, bucket, 120, Delimiter="/", StartAfter=after))
+    assert got == dir_listing(after=after)
+
+
+def test_delimiter_pages_under_a_prefix(dirs):
+    client, bucket = dirs
+    assert flat(v2_pages(client, bucket, 1, Prefix="dir013/", Delimiter="/")) == [
+        ("key", "dir013/f0"),
+        ("key", "dir013/f1"),
+        ("prefix", "dir013/sub/"),
+    ]
+    assert flat(v2_pages(client, bucket, 1000, Prefix="dir1", Delimiter="/")) == dir_listing("dir1")
