@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -44,7 +45,7 @@ async def node(tmp_path: Path, port: int = 0) -> AsyncIterator[tuple[str, NodeSe
         executor.shutdown()
 
 
-def run(fn: Callable[[], Awaitable[None]]) -> None:
+def run(fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
     asyncio.run(fn())
 
 
