@@ -25,6 +25,7 @@ from storage.api import ListedObject, ListPage, ns_to_datetime
 from storage.drive import Drive, ListRow, RowPage
 from storage.errors import QuorumNotReached
 from storage.index import prefix_end
+from storage.quorum import reads_from_k
 from storage.sets import ErasureSets, each
 
 # Seeking past "photos/" lists keys after "photos/" + this: later than any real key under it.
@@ -112,6 +113,13 @@ def agreed_rows(pages: Sequence[RowPage | None], reader: int, k: int) -> list[Li
     last key of P, which bounds every row of P, P being sorted) or none is (no horizon). So
     the merge yields the first row of each key of P, P being sorted by key then newest first:
     exactly what is returned here.
+
+    Only k drives asked (the others None), when k > m (reads_from_k): the full merge over
+    every drive lists the same. Every version in P is held by the k asked drives, so it is
+    readable. A version held by >= k drives in all (any readable one) is held by at least one
+    asked drive (k + k > k + m), hence by all of them (equal pages), hence in P: no readable
+    version, and no newer readable version of a key of P, is missing from P. A version not in
+    P is held by at most m < k drives in all, so it is never undecidable either.
 
     Skip-scanned pages (with a delimiter) agree in the same sense; ``agreed_prefix`` proves
     that the listing they yield is the full merge's, for this and for any common head.
@@ -206,9 +214,12 @@ class SetCursor:
         batch: int,
         reader: list[int] | None = None,
         delimiter: str = "",
+        k_first: bool = False,
     ) -> None:
         self.drives = drives
         self.k = k
+        # k drives with equal pages decide a batch (quorum.reads_from_k): ask those first.
+        self.k_first = k_first and k < len(drives)
         self.bucket = bucket
         self.prefix = prefix
         self.after = after
@@ -233,19 +244,32 @@ class SetCursor:
         if not self.buffer and self.after < prefix + _AFTER_ALL:
             self.after = prefix + _AFTER_ALL
 
-    async def _pages(self, after: str, rows: bool) -> tuple[list[RowPage | None], int]:
-        """Every drive's page after ``after``: rows from the reader (all drives' when
-        ``rows``), digests from the others; and the reader's position."""
-        reader = self.reader[0] % len(self.drives)
-        reading = self.drives[reader]
+    async def _pages(
+        self, after: str, rows: bool, only_k: bool = False
+    ) -> tuple[list[RowPage | None], int]:
+        """Every drive's page after ``after`` (``only_k``: of k drives from the reader on,
+        the others None): rows from the reader (all drives' when ``rows``), digests from the
+        others; and the reader's position."""
+        n = len(self.drives)
+        reader = self.reader[0] % n
+        asked = [(reader + i) % n for i in range(self.k)] if only_k else list(range(n))
         results = await each(
-            self.drives,
+            [self.drives[p] for p in asked],
             lambda d: d.list_page(
-                self.bucket, self.prefix, after, self.batch, rows or d is reading, self.delimiter
+                self.bucket,
+                self.prefix,
+                after,
+                self.batch,
+                rows or d is self.drives[reader],
+                self.delimiter,
             ),
         )
-        pages = [r if isinstance(r, RowPage) else None for r in results]
+        pages: list[RowPage | None] = [None] * n
+        for p, r in zip(asked, results, strict=True):
+            pages[p] = r if isinstance(r, RowPage) else None
         answered = sum(1 for p in pages if p is not None)
+        if only_k:
+            return pages, reader
         if answered < self.k:
             raise QuorumNotReached(f"{answered} drives answered a listing, {self.k} needed")
         if pages[reader] is None:  # ask one that answered next time
@@ -259,8 +283,13 @@ class SetCursor:
 
     async def _fill(self) -> None:
         after = self.after
-        pages, reader = await self._pages(after, rows=False)
-        rows = agreed_rows(pages, reader, self.k)
+        rows = None
+        if self.k_first:  # k equal pages decide; anything else: ask every drive
+            pages, reader = await self._pages(after, rows=False, only_k=True)
+            rows = agreed_rows(pages, reader, self.k)
+        if rows is None:
+            pages, reader = await self._pages(after, rows=False)
+            rows = agreed_rows(pages, reader, self.k)
         if rows is not None:
             page = next(p for p in pages if p is not None)  # all equal
             last = page.last_key if page.count >= self.batch else None
@@ -308,8 +337,9 @@ class ErasureListing:
         batch = self.batch or min(max(max_keys + 1, 100), 1000)
         k = self.sets.params.k
         skip = delimiter if skips_on_drive(delimiter) else ""
+        k_first = reads_from_k(k, self.sets.params.m)
         cursors = [
-            SetCursor(s, k, bucket, prefix, after, batch, reader, skip)
+            SetCursor(s, k, bucket, prefix, after, batch, reader, skip, k_first)
             for s, reader in zip(self.sets.sets, self.readers, strict=True)
         ]
         objects: list[ListedObject] = []

@@ -224,8 +224,10 @@ class ErasureObjects:
         self, oset: ObjectSet, bucket: str, key: str
     ) -> tuple[ObjectSet, Agreement[ObjectRecord]]:
         """Ask the k drives of the data shards first: when they agree on the newest version,
-        that decides (reads_from_k) and the parity drives are asked only if a shard turns out
-        unreadable. Otherwise ask the rest and pick by quorum."""
+        that decides (reads_from_k: any readable version is on one of them; a version that is
+        on none is on at most m < k drives, never readable nor undecidable) and the parity
+        drives are asked only if a shard turns out unreadable. Otherwise ask the rest and pick
+        by quorum."""
         k, m = self.sets.params.k, self.sets.params.m
         n = len(oset.drives)
         per_drive: list[list[ObjectRecord] | None] = [None] * n

@@ -73,13 +73,14 @@ class Agreement(Generic[V]):
 
 
 def reads_from_k(k: int, m: int) -> bool:
-    """Whether k drives that agree decide a read: every acknowledged write (or delete) reached
-    write_quorum drives, and k + write_quorum > k + m means it reached one of any k drives.
+    """Whether k drives that agree decide a read: when k > m, any version held by >= k
+    drives (every readable one, and every acknowledged write or delete: write quorum >= k)
+    is held by at least one of any k drives (k + k > k + m).
 
     >>> reads_from_k(8, 4), reads_from_k(4, 4), reads_from_k(2, 4)
-    (True, True, False)
+    (True, False, False)
     """
-    return k + write_quorum(k, m) > k + m
+    return k > m
 
 
 def unanimous(per_drive: Sequence[Sequence[V] | None]) -> V | None:
