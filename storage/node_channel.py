@@ -36,6 +36,7 @@ class NodeChannel:
         self._ws = ws
         self._ids = itertools.count()
         self._waiting: dict[int, asyncio.Future[list[Any]]] = {}
+        self._closed = False
         self._reader = asyncio.create_task(self._read())
 
     @classmethod
@@ -49,7 +50,7 @@ class NodeChannel:
 
     @property
     def closed(self) -> bool:
-        return self._reader.done()
+        return self._closed
 
     async def call(self, calls: Sequence[tuple[str, str, Any]]) -> list[Any]:
         """Send one batch and wait for its results (one per call, in order)."""
@@ -76,11 +77,15 @@ class NodeChannel:
         except Exception as exc:  # a garbled answer: drop the channel, callers retry on a new one
             log.warning("node channel failed: %r", exc)
         finally:
+            # Closed before anything awaits: no new batch may wait on a reader that is gone.
+            self._closed = True
             for answer in self._waiting.values():
                 if not answer.done():
                     answer.set_exception(ChannelClosed("node channel closed"))
             self._waiting.clear()
-            await self._ws.close()
+            with contextlib.suppress(TimeoutError):  # a dead peer never answers the handshake
+                async with asyncio.timeout(1.0):
+                    await self._ws.close()
 
     async def close(self) -> None:
         self._reader.cancel()
