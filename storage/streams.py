@@ -31,22 +31,30 @@ INLINE_DECODE_BYTES = 256 * 1024  # parts this small are decoded on the event lo
 
 @dataclass(frozen=True, slots=True)
 class EncodedBlock:
-    """One block's k+m framed shard pieces (hash, payload) by shard index."""
+    """One block's k+m framed shard pieces (hash, payload) by shard index; with ``framed``,
+    also each shard's hash + payload joined into one buffer (what a network writer sends)."""
 
     pieces: list[tuple[bytes, bytes]]
+    framed: list[bytes] | None = None
 
 
 def encode_block(
-    codec: Codec, block: bytes | bytearray | memoryview, block_index: int, body: UploadBody
+    codec: Codec,
+    block: bytes | bytearray | memoryview,
+    block_index: int,
+    body: UploadBody,
+    join: bool = False,
 ) -> EncodedBlock:
-    """Hash the block into the body's digests, encode it, frame every shard. Runs in a thread."""
+    """Hash the block into the body's digests, encode it, frame every shard. Runs in a thread
+    (``join``: the frames' copy is made here too, not on the event loop)."""
     body.update(block)
     shards = codec.encode(bytes(block) if isinstance(block, bytearray) else block)
+    pieces = [
+        (framing.frame_hash(s, shard_index=i, block_index=block_index), s)
+        for i, s in enumerate(shards)
+    ]
     return EncodedBlock(
-        pieces=[
-            (framing.frame_hash(s, shard_index=i, block_index=block_index), s)
-            for i, s in enumerate(shards)
-        ]
+        pieces=pieces, framed=[digest + s for digest, s in pieces] if join else None
     )
 
 
@@ -75,8 +83,9 @@ class ShardWriters:
         self.quorum = quorum
         self.writers: list[ShardWriter | None] = []
 
-    async def open(self, data_id: str) -> None:
-        results = await each(self.oset.drives, lambda d: d.create_shard(data_id))
+    async def open(self, data_id: str, size: int) -> None:
+        shard_bytes = self.layout.shard_file_size(size)
+        results = await each(self.oset.drives, lambda d: d.create_shard(data_id, shard_bytes))
         self.writers = [r if not isinstance(r, BaseException) else None for r in results]
         headers = [
             framing.shard_header(self.layout, self.oset.shard_of(p))
@@ -88,7 +97,10 @@ class ShardWriters:
         """Drive position -> the framed pieces of its shard of ``encoded``."""
 
         def at(position: int) -> list[bytes]:
-            digest, payload = encoded.pieces[self.oset.shard_of(position)]
+            shard = self.oset.shard_of(position)
+            if encoded.framed is not None:
+                return [encoded.framed[shard]]
+            digest, payload = encoded.pieces[shard]
             return [digest, payload]
 
         return at
@@ -226,7 +238,7 @@ async def write_part(
 
     writers = ShardWriters(oset, layout, quorum)
     try:
-        await writers.open(data_id)
+        await writers.open(data_id, size)
         # Three stages overlap: reading block i+1 from the client, encoding block i in a
         # thread, writing block i-1 to the drives. At most three blocks are in memory.
         remaining = size
@@ -252,7 +264,9 @@ async def write_part(
                     )
                     await writers.drop(failures)
                 else:
-                    encoded = await asyncio.to_thread(encode_block, codec, block, block_index, body)
+                    encoded = await asyncio.to_thread(
+                        encode_block, codec, block, block_index, body, True
+                    )
                     if writing is not None:
                         await writing
                     writing = asyncio.create_task(writers.write_block(encoded))
