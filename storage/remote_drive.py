@@ -181,7 +181,9 @@ class RemoteShardWriter:
         self._data_id = data_id
         self._size_bytes = size_bytes
         self._written = 0
-        self._queue: asyncio.Queue[object] = asyncio.Queue(maxsize=2)
+        # One block waiting while aiohttp sends the previous one: with 4 MiB blocks that is
+        # ~1 MiB per shard stream, ~12 MiB per upload (EC 8+4).
+        self._queue: asyncio.Queue[object] = asyncio.Queue(maxsize=1)
         self._task = asyncio.create_task(self._send())
 
     async def _body(self) -> AsyncIterator[bytes | memoryview]:

@@ -25,17 +25,16 @@ from storage.sets import ObjectSet, each
 
 log = logging.getLogger(__name__)
 
-READ_BATCH_BYTES = 4 * 1024 * 1024  # object bytes fetched per shard read round
+READ_BATCH_BYTES = 8 * 1024 * 1024  # object bytes fetched per shard read round (2 per GET)
 INLINE_DECODE_BYTES = 256 * 1024  # parts this small are decoded on the event loop
 
 
 @dataclass(frozen=True, slots=True)
 class EncodedBlock:
-    """One block's k+m framed shard pieces (hash, payload) by shard index; with ``framed``,
-    also each shard's hash + payload joined into one buffer (what a network writer sends)."""
+    """One block's framed shards by shard index, each as the pieces to write: (hash, payload),
+    or the two joined into one buffer (``encode_block(join=True)``)."""
 
-    pieces: list[tuple[bytes, bytes]]
-    framed: list[bytes] | None = None
+    shards: list[list[bytes]]
 
 
 def encode_block(
@@ -45,17 +44,19 @@ def encode_block(
     body: UploadBody,
     join: bool = False,
 ) -> EncodedBlock:
-    """Hash the block into the body's digests, encode it, frame every shard. Runs in a thread
-    (``join``: the frames' copy is made here too, not on the event loop)."""
+    """Hash the block into the body's digests, encode it, frame every shard. Runs in a thread.
+
+    ``join`` is for network writers: each piece they send costs an HTTP write, so a 16-byte
+    hash sent alone costs as much as its payload; the copy that joins them is made here, off
+    the event loop. Local files take the pieces as they are (no copy).
+    """
     body.update(block)
     shards = codec.encode(bytes(block) if isinstance(block, bytearray) else block)
-    pieces = [
-        (framing.frame_hash(s, shard_index=i, block_index=block_index), s)
-        for i, s in enumerate(shards)
-    ]
-    return EncodedBlock(
-        pieces=pieces, framed=[digest + s for digest, s in pieces] if join else None
-    )
+    framed = []
+    for i, payload in enumerate(shards):
+        digest = framing.frame_hash(payload, shard_index=i, block_index=block_index)
+        framed.append([digest + payload] if join else [digest, payload])
+    return EncodedBlock(shards=framed)
 
 
 @dataclass
@@ -97,11 +98,7 @@ class ShardWriters:
         """Drive position -> the framed pieces of its shard of ``encoded``."""
 
         def at(position: int) -> list[bytes]:
-            shard = self.oset.shard_of(position)
-            if encoded.framed is not None:
-                return [encoded.framed[shard]]
-            digest, payload = encoded.pieces[shard]
-            return [digest, payload]
+            return encoded.shards[self.oset.shard_of(position)]
 
         return at
 
@@ -205,9 +202,9 @@ def _inline_shards(codec: Codec, layout: Layout, block: bytes, body: UploadBody)
     for b in range(layout.block_count(len(block))):
         start = b * layout.block_size
         encoded = encode_block(codec, block[start : start + layout.block_size], b, body)
-        for i, (digest, payload) in enumerate(encoded.pieces):
-            files[i] += digest
-            files[i] += payload
+        for i, pieces in enumerate(encoded.shards):
+            for piece in pieces:
+                files[i] += piece
     if not block:
         body.update(b"")
     return [bytes(f) for f in files]
