@@ -195,7 +195,14 @@ class NodeServer:
             return _error(exc, 404)
         except StorageError as exc:
             return _error(exc, 503)
-        return web.Response(body=data, content_type="application/octet-stream")
+        # A StreamResponse sends the headers on their own: web.Response would join them with
+        # the body into one new buffer (a copy of every shard byte served).
+        resp = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        resp.content_length = len(data)
+        await resp.prepare(request)
+        await resp.write(data)
+        await resp.write_eof()
+        return resp
 
     async def live(self, request: web.Request) -> web.StreamResponse:
         return web.json_response({"status": "ok", "node": self.name})
