@@ -77,6 +77,13 @@ class Codec(Protocol):
         """The payloads of the ``wanted`` shard indexes, rebuilt from any >= k shards."""
         ...
 
+    def data_pieces(
+        self, shards: Mapping[int, bytes | memoryview], block_len: int
+    ) -> list[memoryview] | None:
+        """The block as views into data shards 0..k-1, in order (their concatenation is what
+        ``decode`` returns), with no copy; None unless all k data shards are given."""
+        ...
+
 
 def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
@@ -122,8 +129,10 @@ def _usable_shards(
     return views
 
 
-def _join_data(data_shards: Sequence[memoryview | bytes], chunk: int, block_len: int) -> bytes:
-    """Concatenate the data parts of shards 0..k-1 and drop the zero padding, in one copy.
+def _data_parts(
+    data_shards: Sequence[memoryview | bytes], chunk: int, block_len: int
+) -> list[memoryview]:
+    """The data parts of shards 0..k-1 without the zero padding, as views (no copy).
 
     E.g. block_len=10, k=4 -> chunk=3: takes 3+3+3+1 bytes of shards 0..3.
     """
@@ -133,7 +142,12 @@ def _join_data(data_shards: Sequence[memoryview | bytes], chunk: int, block_len:
         if take <= 0:
             break
         parts.append(_byte_view(shard)[:take])
-    return b"".join(parts)
+    return parts
+
+
+def _join_data(data_shards: Sequence[memoryview | bytes], chunk: int, block_len: int) -> bytes:
+    """Concatenate the data parts of shards 0..k-1 and drop the zero padding, in one copy."""
+    return b"".join(_data_parts(data_shards, chunk, block_len))
 
 
 class _ZfecCodec:
@@ -187,6 +201,15 @@ class _ZfecCodec:
         size = self.shard_size(block_len)
         views = _usable_shards(shards, self.k, self.k + self.m, size)
         return _join_data(self._primaries(views), size, block_len)
+
+    def data_pieces(
+        self, shards: Mapping[int, bytes | memoryview], block_len: int
+    ) -> list[memoryview] | None:
+        if not all(i in shards for i in range(self.k)):
+            return None
+        size = self.shard_size(block_len)
+        views = _usable_shards(shards, self.k, self.k + self.m, size)
+        return _data_parts([views[i] for i in range(self.k)], size, block_len)
 
     def reconstruct(
         self, shards: Mapping[int, bytes | memoryview], block_len: int, wanted: Sequence[int]
@@ -274,9 +297,9 @@ class _IsalCodec:
         size = self.shard_size(block_len)
         views = _usable_shards(shards, self.k, self.k + self.m, size)
         self._check_headers(views, block_len)
-        if all(i in views for i in range(self.k)):
-            payloads = [views[i][self._header_len :] for i in range(self.k)]
-            return _join_data(payloads, size - self._header_len, block_len)
+        pieces = self._data_pieces(views, size, block_len)
+        if pieces is not None:
+            return b"".join(pieces)
         try:
             block = self._driver.decode(self._fragments(shards, views))
         except ECDriverError as exc:
@@ -284,6 +307,25 @@ class _IsalCodec:
         if len(block) != block_len:
             raise DecodeError(f"isal decoded {len(block)} bytes, expected {block_len}")
         return block
+
+    def _data_pieces(
+        self, views: dict[int, memoryview], size: int, block_len: int
+    ) -> list[memoryview] | None:
+        """The systematic fast path: the data parts of checked shards 0..k-1, headers off."""
+        if not all(i in views for i in range(self.k)):
+            return None
+        payloads = [views[i][self._header_len :] for i in range(self.k)]
+        return _data_parts(payloads, size - self._header_len, block_len)
+
+    def data_pieces(
+        self, shards: Mapping[int, bytes | memoryview], block_len: int
+    ) -> list[memoryview] | None:
+        if not all(i in shards for i in range(self.k)):
+            return None
+        size = self.shard_size(block_len)
+        views = _usable_shards(shards, self.k, self.k + self.m, size)
+        self._check_headers(views, block_len)
+        return self._data_pieces(views, size, block_len)
 
     def reconstruct(
         self, shards: Mapping[int, bytes | memoryview], block_len: int, wanted: Sequence[int]

@@ -35,6 +35,7 @@ class RequestBody:
         self._headers = headers
         self._auth = auth
         self._pending = bytearray()  # decoded bytes not yet handed out (aws-chunked only)
+        self._left: memoryview | None = None  # received beyond the last read (plain bodies)
         self._eof = False
         self._md5 = hashlib.md5()
         self._sha256 = hashlib.sha256() if auth.payload_mode is PayloadMode.SIGNED else None
@@ -47,20 +48,7 @@ class RequestBody:
     async def read(self, size: int) -> bytes | bytearray | memoryview:
         """Exactly ``size`` bytes, fewer only at the end of the body."""
         if self._decoder is None:
-            data = await self._stream.read(size)
-            if len(data) == size or not data:
-                self.received += len(data)
-                return data
-            parts = [data]
-            got = len(data)
-            while got < size:
-                more = await self._stream.read(size - got)
-                if not more:
-                    break
-                parts.append(more)
-                got += len(more)
-            self.received += got
-            return b"".join(parts)
+            return await self._read_plain(size)
         while len(self._pending) < size and not self._eof:
             raw = await self._stream.read(max(_READ_CHUNK, size))
             if not raw:
@@ -72,6 +60,34 @@ class RequestBody:
         del self._pending[:size]
         self.received += len(out)
         return out
+
+    async def _read_plain(self, size: int) -> bytes:
+        """``size`` bytes of a plain body in one copy: the pieces aiohttp received are taken
+        as they are (``readchunk``) and joined once; what a piece holds beyond ``size`` is
+        kept for the next read. (``StreamReader.read`` joins what is buffered, and a short
+        read then needs a second join.)"""
+        parts: list[bytes | memoryview] = []
+        got = 0
+        if self._left is not None:
+            parts.append(self._left)
+            got = len(self._left)
+            self._left = None
+        while got < size:
+            chunk, _ = await self._stream.readchunk()
+            if chunk:
+                parts.append(chunk)
+                got += len(chunk)
+            elif self._stream.at_eof():
+                break
+        if got > size:
+            last = memoryview(parts[-1])
+            cut = len(last) - (got - size)
+            parts[-1], self._left = last[:cut], last[cut:]
+            got = size
+        self.received += got
+        if len(parts) == 1 and isinstance(parts[0], bytes):
+            return parts[0]
+        return b"".join(parts)
 
     def update(self, block: bytes | bytearray | memoryview) -> None:
         self._md5.update(block)

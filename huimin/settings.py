@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     ec_data_shards: int = Field(default=8, ge=1, le=32)
     ec_parity_shards: int = Field(default=4, ge=1, le=16)
     codec: str = DEFAULT_CODEC
-    block_size_bytes: int = Field(default=1024 * 1024, ge=4096, le=64 * 1024 * 1024)
+    block_size_bytes: int = Field(default=4 * 1024 * 1024, ge=4096, le=64 * 1024 * 1024)
     inline_threshold_bytes: int = Field(default=128 * 1024, ge=0, le=1024 * 1024)
     min_part_size_bytes: int = Field(default=5 * 1024 * 1024, ge=1)
     max_object_size_bytes: int = 5 * 1024**4

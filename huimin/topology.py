@@ -7,7 +7,7 @@ version = 1                 # bumped on every change; nodes refuse requests carr
 data_shards = 8
 parity_shards = 4
 codec = "isal"              # optional
-block_size_bytes = 1048576  # optional
+block_size_bytes = 4194304  # optional
 [[nodes]]
 name = "node-1"
 address = "127.0.0.1:0"     # host:port; port 0 = chosen by `huimin cluster up`
@@ -115,7 +115,7 @@ class ErasureSpec(_Model):
     data_shards: int = Field(ge=1)
     parity_shards: int = Field(ge=1)
     codec: str = DEFAULT_CODEC
-    block_size_bytes: int = Field(default=1024 * 1024, ge=4096, le=64 * 1024 * 1024)
+    block_size_bytes: int = Field(default=4 * 1024 * 1024, ge=4096, le=64 * 1024 * 1024)
 
     @property
     def set_size(self) -> int:

@@ -233,7 +233,9 @@ class Healer:
             for index, part in enumerate(record.parts):
                 if part.data_id is not None:
                     for p in positions:
-                        w = await oset.drives[p].create_shard(part.data_id)
+                        w = await oset.drives[p].create_shard(
+                            part.data_id, layout.shard_file_size(part.size)
+                        )
                         writers[p][part.data_id] = w
                         await w.write([framing.shard_header(layout, shard_of[p])])
                 if part.size == 0:

@@ -186,7 +186,7 @@ class LocalDrive:
 
     # Shards ----------------------------------------------------------------------------------
 
-    async def create_shard(self, data_id: str) -> LocalShardWriter:
+    async def create_shard(self, data_id: str, size_bytes: int | None = None) -> LocalShardWriter:
         path = self._tmp / data_id
 
         def create() -> BinaryIO:

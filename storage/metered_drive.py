@@ -97,8 +97,10 @@ class MeteredDrive:
         await _timed(self.drive_metrics, "delete_bucket", self.inner.delete_bucket(name))
 
     # Shards.
-    async def create_shard(self, data_id: str) -> ShardWriter:
-        writer = await _timed(self.drive_metrics, "create_shard", self.inner.create_shard(data_id))
+    async def create_shard(self, data_id: str, size_bytes: int | None = None) -> ShardWriter:
+        writer = await _timed(
+            self.drive_metrics, "create_shard", self.inner.create_shard(data_id, size_bytes)
+        )
         # An attribute check, as the object layer does (runtime Protocol checks are slow).
         if hasattr(writer, "write_blocking"):
             return MeteredBlockingShardWriter(cast(BlockingShardWriter, writer), self.drive_metrics)

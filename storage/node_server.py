@@ -18,12 +18,12 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from storage import node_protocol as proto
 from storage.errors import DriveError, DriveNotFound, StorageError
-from storage.local_drive import LocalDrive
+from storage.local_drive import LocalDrive, LocalShardWriter
 from storage.node_channel import MAX_MESSAGE_BYTES
 
 log = logging.getLogger("huimin.node")
 
-_READ_CHUNK = 1024 * 1024
+_WRITE_BYTES = 1024 * 1024  # received bytes per thread hop to the drive
 SHARD_IDLE_TIMEOUT_S = 120.0
 Rpc = Callable[[LocalDrive, dict[str, Any]], Awaitable[Any]]
 
@@ -79,6 +79,38 @@ def _rpc_table() -> dict[str, Rpc]:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
+
+
+async def _receive_shard(request: web.Request, writer: LocalShardWriter) -> int:
+    """Copy the request body to ``writer``; the number of bytes received.
+
+    The body arrives as the pieces aiohttp parsed (one per socket read, up to 256 KiB): they
+    are taken as they are (``readchunk`` does not join them) and handed to the drive in one
+    thread hop per ``_WRITE_BYTES``: a hop per piece cost more CPU than the bytes themselves.
+    aiohttp keeps reading the socket (up to ``read_bufsize``) while a write is in the thread.
+    """
+    pending: list[bytes] = []
+    pending_bytes = 0
+    received = 0
+    while True:
+        # A gateway that vanished behind a partition never closes the stream: give up after a
+        # generous idle time (a block arrives per MiB of a slow client's data).
+        async with asyncio.timeout(SHARD_IDLE_TIMEOUT_S):
+            chunk, _ = await request.content.readchunk()
+        if chunk:
+            pending.append(chunk)
+            pending_bytes += len(chunk)
+        elif request.content.at_eof():
+            break
+        if pending_bytes >= _WRITE_BYTES:
+            await writer.write(pending)
+            received += pending_bytes
+            pending = []
+            pending_bytes = 0
+    if pending:
+        await writer.write(pending)
+        received += pending_bytes
+    return received
 
 
 def _error(exc: BaseException, status: int) -> web.Response:
@@ -180,14 +212,9 @@ class NodeServer:
         except StorageError as exc:
             return _error(exc, 503)
         try:
-            while True:
-                # A gateway that vanished behind a partition never closes the stream: give up
-                # after a generous idle time (a block arrives per MiB of a slow client's data).
-                async with asyncio.timeout(SHARD_IDLE_TIMEOUT_S):
-                    chunk = await request.content.read(_READ_CHUNK)
-                if not chunk:
-                    break
-                await writer.write([chunk])
+            received = await _receive_shard(request, writer)
+            if request.content_length is not None and received != request.content_length:
+                raise DriveError(f"shard body ended after {received} bytes")
             await writer.finish()
         except BaseException as exc:
             await writer.abort()
@@ -215,7 +242,14 @@ class NodeServer:
             return _error(exc, 404)
         except StorageError as exc:
             return _error(exc, 503)
-        return web.Response(body=data, content_type="application/octet-stream")
+        # A StreamResponse sends the headers on their own: web.Response would join them with
+        # the body into one new buffer (a copy of every shard byte served).
+        resp = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        resp.content_length = len(data)
+        await resp.prepare(request)
+        await resp.write(data)
+        await resp.write_eof()
+        return resp
 
     async def live(self, request: web.Request) -> web.StreamResponse:
         return web.json_response({"status": "ok", "node": self.name})

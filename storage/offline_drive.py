@@ -44,7 +44,7 @@ class OfflineDrive:
     async def delete_bucket(self, name: str) -> None:
         self._fail()
 
-    async def create_shard(self, data_id: str) -> ShardWriter:
+    async def create_shard(self, data_id: str, size_bytes: int | None = None) -> ShardWriter:
         self._fail()
 
     async def read_shard(self, data_id: str, offset: int, length: int) -> bytes:

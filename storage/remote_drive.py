@@ -228,12 +228,22 @@ class NodeClient:
 
 class RemoteShardWriter:
     """Streams one shard to the node in a single PUT; ``finish`` ends the body and waits for
-    the node's fsync. Writes block (bounded queue) while the node is slower than the encoder."""
+    the node's fsync. Writes block (bounded queue) while the node is slower than the encoder.
 
-    def __init__(self, drive: RemoteDrive, data_id: str) -> None:
+    Each ``write`` goes out as one piece (its pieces joined): aiohttp sends every piece with
+    a write call of its own, so a 16-byte frame hash sent alone costs as much as its payload.
+    With ``size_bytes`` known the body has a Content-Length (no chunked framing, and the node
+    can tell a complete shard from a cut-off one); writing more or fewer bytes is a DriveError.
+    """
+
+    def __init__(self, drive: RemoteDrive, data_id: str, size_bytes: int | None = None) -> None:
         self._drive = drive
         self._data_id = data_id
-        self._queue: asyncio.Queue[object] = asyncio.Queue(maxsize=4)
+        self._size_bytes = size_bytes
+        self._written = 0
+        # One block waiting while aiohttp sends the previous one: with 4 MiB blocks that is
+        # ~1 MiB per shard stream, ~12 MiB per upload (EC 8+4).
+        self._queue: asyncio.Queue[object] = asyncio.Queue(maxsize=1)
         self._task = asyncio.create_task(self._send())
 
     async def _body(self) -> AsyncIterator[bytes | memoryview]:
@@ -247,22 +257,28 @@ class RemoteShardWriter:
     async def _send(self) -> None:
         path = self._drive.path("shard", self._data_id)
         client = self._drive.client
+        headers = client.headers("PUT", path)
+        if self._size_bytes is not None:
+            headers["Content-Length"] = str(self._size_bytes)
         async with client.session.put(
-            self._drive.base + path, data=self._body(), headers=client.headers("PUT", path)
+            self._drive.base + path, data=self._body(), headers=headers
         ) as resp:
             await self._drive.check(resp)
 
     async def write(self, pieces: Sequence[bytes | memoryview]) -> None:
-        for piece in pieces:
-            if self._task.done():
-                await self._failed()
-            if not self._queue.full():
-                self._queue.put_nowait(piece)  # the sender keeps up: no deadline to arm
-                continue
-            try:
-                await self._drive.client.bounded(self._drive.base, self._queue.put(piece))
-            except TimeoutError:
-                raise DriveError(f"{self._drive.name}: shard write timed out") from None
+        piece = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        self._written += len(piece)
+        if self._size_bytes is not None and self._written > self._size_bytes:
+            raise DriveError(f"{self._drive.name}: shard longer than {self._size_bytes} bytes")
+        if self._task.done():
+            await self._failed()
+        if not self._queue.full():
+            self._queue.put_nowait(piece)  # the sender keeps up: no deadline to arm
+            return
+        try:
+            await self._drive.client.bounded(self._drive.base, self._queue.put(piece))
+        except TimeoutError:
+            raise DriveError(f"{self._drive.name}: shard write timed out") from None
 
     def _error(self, exc: Exception) -> DriveError:
         """The DriveError for a failed upload; a broken connection marks the node down."""
@@ -280,6 +296,11 @@ class RemoteShardWriter:
         raise DriveError(f"{self._drive.name}: shard upload ended early")
 
     async def finish(self) -> None:
+        if self._size_bytes is not None and self._written != self._size_bytes:
+            # Ending the body early would leave the node waiting for the declared length.
+            raise DriveError(
+                f"{self._drive.name}: shard ended at {self._written} of {self._size_bytes} bytes"
+            )
         try:
             await self._drive.client.bounded(self._drive.base, self._queue.put(_END))
             await self._drive.client.bounded(self._drive.base, asyncio.shield(self._task))
@@ -364,9 +385,9 @@ class RemoteDrive:
     async def delete_bucket(self, name: str) -> None:
         await self._rpc("delete_bucket", _none, name=name)
 
-    async def create_shard(self, data_id: str) -> RemoteShardWriter:
+    async def create_shard(self, data_id: str, size_bytes: int | None = None) -> RemoteShardWriter:
         self.client.ensure_up(self.base, self.name)
-        return RemoteShardWriter(self, data_id)
+        return RemoteShardWriter(self, data_id, size_bytes)
 
     async def read_shard(self, data_id: str, offset: int, length: int) -> bytes:
         path = self.path("shard", data_id) + f"?offset={offset}&length={length}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -25,7 +25,7 @@ from storage.sets import ObjectSet, each
 
 log = logging.getLogger(__name__)
 
-READ_BATCH_BYTES = 4 * 1024 * 1024  # object bytes fetched per shard read round
+READ_BATCH_BYTES = 8 * 1024 * 1024  # object bytes fetched per shard read round (2 per GET)
 INLINE_DECODE_BYTES = 256 * 1024  # parts this small are decoded on the event loop
 INLINE_ENCODE_BYTES = 64 * 1024  # ... and encoded there (a thread hop costs more)
 
@@ -36,23 +36,32 @@ MoreCopies = Callable[[], Awaitable[Sequence[ObjectRecord | None]]]
 
 @dataclass(frozen=True, slots=True)
 class EncodedBlock:
-    """One block's k+m framed shard pieces (hash, payload) by shard index."""
+    """One block's framed shards by shard index, each as the pieces to write: (hash, payload),
+    or the two joined into one buffer (``encode_block(join=True)``)."""
 
-    pieces: list[tuple[bytes, bytes]]
+    shards: list[list[bytes]]
 
 
 def encode_block(
-    codec: Codec, block: bytes | bytearray | memoryview, block_index: int, body: UploadBody
+    codec: Codec,
+    block: bytes | bytearray | memoryview,
+    block_index: int,
+    body: UploadBody,
+    join: bool = False,
 ) -> EncodedBlock:
-    """Hash the block into the body's digests, encode it, frame every shard. Runs in a thread."""
+    """Hash the block into the body's digests, encode it, frame every shard. Runs in a thread.
+
+    ``join`` is for network writers: each piece they send costs an HTTP write, so a 16-byte
+    hash sent alone costs as much as its payload; the copy that joins them is made here, off
+    the event loop. Local files take the pieces as they are (no copy).
+    """
     body.update(block)
     shards = codec.encode(bytes(block) if isinstance(block, bytearray) else block)
-    return EncodedBlock(
-        pieces=[
-            (framing.frame_hash(s, shard_index=i, block_index=block_index), s)
-            for i, s in enumerate(shards)
-        ]
-    )
+    framed = []
+    for i, payload in enumerate(shards):
+        digest = framing.frame_hash(payload, shard_index=i, block_index=block_index)
+        framed.append([digest + payload] if join else [digest, payload])
+    return EncodedBlock(shards=framed)
 
 
 @dataclass
@@ -80,8 +89,9 @@ class ShardWriters:
         self.quorum = quorum
         self.writers: list[ShardWriter | None] = []
 
-    async def open(self, data_id: str) -> None:
-        results = await each(self.oset.drives, lambda d: d.create_shard(data_id))
+    async def open(self, data_id: str, size: int) -> None:
+        shard_bytes = self.layout.shard_file_size(size)
+        results = await each(self.oset.drives, lambda d: d.create_shard(data_id, shard_bytes))
         self.writers = [r if not isinstance(r, BaseException) else None for r in results]
         headers = [
             framing.shard_header(self.layout, self.oset.shard_of(p))
@@ -93,8 +103,7 @@ class ShardWriters:
         """Drive position -> the framed pieces of its shard of ``encoded``."""
 
         def at(position: int) -> list[bytes]:
-            digest, payload = encoded.pieces[self.oset.shard_of(position)]
-            return [digest, payload]
+            return encoded.shards[self.oset.shard_of(position)]
 
         return at
 
@@ -198,9 +207,9 @@ def _inline_shards(codec: Codec, layout: Layout, block: bytes, body: UploadBody)
     for b in range(layout.block_count(len(block))):
         start = b * layout.block_size
         encoded = encode_block(codec, block[start : start + layout.block_size], b, body)
-        for i, (digest, payload) in enumerate(encoded.pieces):
-            files[i] += digest
-            files[i] += payload
+        for i, pieces in enumerate(encoded.shards):
+            for piece in pieces:
+                files[i] += piece
     if not block:
         body.update(b"")
     return [bytes(f) for f in files]
@@ -234,7 +243,7 @@ async def write_part(
 
     writers = ShardWriters(oset, layout, quorum)
     try:
-        await writers.open(data_id)
+        await writers.open(data_id, size)
         # Three stages overlap: reading block i+1 from the client, encoding block i in a
         # thread, writing block i-1 to the drives. At most three blocks are in memory.
         remaining = size
@@ -260,7 +269,9 @@ async def write_part(
                     )
                     await writers.drop(failures)
                 else:
-                    encoded = await asyncio.to_thread(encode_block, codec, block, block_index, body)
+                    encoded = await asyncio.to_thread(
+                        encode_block, codec, block, block_index, body, True
+                    )
                     if writing is not None:
                         await writing
                     writing = asyncio.create_task(writers.write_block(encoded))
@@ -351,6 +362,27 @@ class ShardSource:
 
     async def blocks(self, first: int, last: int) -> list[bytes]:
         """Decoded object bytes of blocks first..last (each a full block)."""
+        return [
+            p[0] if len(p) == 1 and isinstance(p[0], bytes) else b"".join(p)
+            for p in await self.block_pieces(first, last)
+        ]
+
+    async def block_pieces(self, first: int, last: int) -> list[list[bytes | memoryview]]:
+        """Object bytes of blocks first..last, each block as the pieces that make it up: on the
+        healthy path the data shards' payloads themselves (systematic code: no decode, no copy,
+        no thread hop), else the decoded block."""
+        got = await self._gather(first, last)
+        pieces = self._data_pieces(got, first, last)
+        if pieces is not None:
+            return pieces
+        if self.part_size <= INLINE_DECODE_BYTES:
+            decoded = self._decode(got, first, last)  # tiny: cheaper than a thread hop
+        else:
+            decoded = await asyncio.to_thread(self._decode, got, first, last)
+        return [[block] for block in decoded]
+
+    async def _gather(self, first: int, last: int) -> dict[int, list[memoryview]]:
+        """Verified payloads of blocks first..last from k shards, data shards first."""
         k = self.layout.k
         got: dict[int, list[memoryview]] = {}
         tried: set[int] = set()
@@ -382,9 +414,19 @@ class ShardSource:
                     self.bad.add(s)
                 else:
                     got[s] = r
-        if self.part_size <= INLINE_DECODE_BYTES:
-            return self._decode(got, first, last)  # tiny: cheaper than a thread hop
-        return await asyncio.to_thread(self._decode, got, first, last)
+        return got
+
+    def _data_pieces(
+        self, got: dict[int, list[memoryview]], first: int, last: int
+    ) -> list[list[bytes | memoryview]] | None:
+        out: list[list[bytes | memoryview]] = []
+        for i, b in enumerate(range(first, last + 1)):
+            n = self.layout.block_len(self.part_size, b)
+            pieces = self.codec.data_pieces({s: blocks[i] for s, blocks in got.items()}, n)
+            if pieces is None:
+                return None
+            out.append(list(pieces))
+        return out
 
     def _decode(self, got: dict[int, list[memoryview]], first: int, last: int) -> list[bytes]:
         out = []
@@ -420,25 +462,46 @@ async def stream_range(
         first, last = layout.blocks_for_range(part.size, lo, hi)
         per_batch = max(1, READ_BATCH_BYTES // layout.block_size)
         batches = [(b, min(b + per_batch - 1, last)) for b in range(first, last + 1, per_batch)]
-        ahead: asyncio.Task[list[bytes]] | None = None
+        ahead: asyncio.Task[list[list[bytes | memoryview]]] | None = None
         try:
             for n, (b0, b1) in enumerate(batches):
-                current = await ahead if ahead is not None else await source.blocks(b0, b1)
+                current = await ahead if ahead is not None else await source.block_pieces(b0, b1)
                 ahead = (
-                    asyncio.create_task(source.blocks(*batches[n + 1]))
+                    asyncio.create_task(source.block_pieces(*batches[n + 1]))
                     if n + 1 < len(batches)
                     else None
                 )
-                for i, data in enumerate(current):
+                for i, pieces in enumerate(current):
                     block_start = (b0 + i) * layout.block_size
-                    a = max(lo - block_start, 0)
-                    z = min(hi - block_start + 1, len(data))
-                    yield memoryview(data)[a:z] if (a, z) != (0, len(data)) else data
+                    for piece in _cut(pieces, max(lo - block_start, 0), hi - block_start + 1):
+                        yield piece
         finally:
             if ahead is not None:
                 ahead.cancel()
                 await asyncio.gather(ahead, return_exceptions=True)
         part_start = part_end
+
+
+def _cut(
+    pieces: Sequence[bytes | memoryview], start: int, end: int
+) -> Iterator[bytes | memoryview]:
+    """The bytes [start, end) of the pieces' concatenation, as the pieces or views of them.
+
+    >>> [bytes(p) for p in _cut([b"abc", b"def", b"g"], 2, 5)]
+    [b'c', b'de']
+    >>> list(_cut([b"abc", b"def"], 0, 99))
+    [b'abc', b'def']
+    """
+    offset = 0
+    for piece in pieces:
+        n = len(piece)
+        a = max(start - offset, 0)
+        z = min(end - offset, n)
+        if a < z:
+            yield piece if (a, z) == (0, n) else memoryview(piece)[a:z]
+        offset += n
+        if offset >= end:
+            break
 
 
 def part_ref(number: int, staged: StagedShards, etag: str, checksums: dict[str, str]) -> PartRef:

@@ -39,7 +39,10 @@ if TYPE_CHECKING:
 
 K, M = 8, 4
 MIB = 1024 * 1024
-LAYOUT = Layout("isal", K, M)  # the server's defaults: isal 8+4, 1 MiB blocks
+# isal 8+4 with 1 MiB blocks, pinned (not the default block size): the tests below corrupt and
+# read blocks of BIG by offset, so it must span several blocks.
+LAYOUT = Layout("isal", K, M, block_size=MIB)
+ENV = {"HUIMIN_BLOCK_SIZE_BYTES": str(MIB)}
 BIG = 3 * MIB + 12_345  # four blocks, the last one short
 SMALL = 10_000  # inline: shards live in the index rows
 
@@ -96,6 +99,14 @@ def flip(path: Path, offset: int) -> None:
 def payload_offset(block: int, within: int = 1000) -> int:
     """Offset in a shard file of a byte inside block ``block``'s shard payload."""
     return LAYOUT.shard_block_offset(block) + FRAME_HASH_BYTES + within
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[Server]:
+    """A fresh server with LAYOUT's block size (overrides tests.conftest.own_server)."""
+    srv = start_server(tmp_path / "data", ENV)
+    yield srv
+    srv.stop()
 
 
 def hash_offset(block: int) -> int:
@@ -269,7 +280,7 @@ def test_writes_acknowledged_with_four_drives_gone_survive_restart(own_server: S
     for key, body in written.items():
         s3.put_object(Bucket="loss", Key=key, Body=body)
     own_server.stop()
-    restarted = start_server(own_server.data_dir)  # the four drives come back empty
+    restarted = start_server(own_server.data_dir, ENV)  # the four drives come back empty
     try:
         for key, body in written.items():
             assert get(restarted, "loss", key) == body
@@ -493,7 +504,7 @@ def test_restart_with_a_drive_folder_replaced_by_a_file(own_server: Server):
     broken = own_server.drive_dirs()[3]
     shutil.rmtree(broken)
     broken.write_bytes(b"not a drive")
-    restarted = start_server(own_server.data_dir)  # 11 of 12 drives: quorum is there
+    restarted = start_server(own_server.data_dir, ENV)  # 11 of 12 drives: quorum is there
     try:
         assert get(restarted, "swap", "obj") == body
         client(restarted).put_object(Bucket="swap", Key="new", Body=body[:MIB])
@@ -556,7 +567,7 @@ def test_listing_with_four_drive_folders_deleted_and_after_restart(own_server: S
     assert _listed(own_server) == (keys, [])
     # Restarted on what is left, the four drives come back empty: no index rows, no shards.
     own_server.stop()
-    restarted = start_server(own_server.data_dir)
+    restarted = start_server(own_server.data_dir, ENV)
     try:
         assert _listed(restarted) == (keys, [])
         assert _listed(restarted, delimiter="/", prefix="dir/") == (

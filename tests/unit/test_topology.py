@@ -112,7 +112,7 @@ def test_layout_error_names_the_per_node_shard_count_and_m():
 
 def test_defaults():
     t = parse_topology(doc())
-    assert (t.erasure.codec, t.erasure.block_size_bytes) == ("isal", 1024 * 1024)
+    assert (t.erasure.codec, t.erasure.block_size_bytes) == ("isal", 4 * 1024 * 1024)
     assert t.pools is None
     assert [[n.name for n in pool] for pool in t.pool_nodes()] == [[f"n{i}" for i in range(1, 7)]]
 
