@@ -59,8 +59,8 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.slow
 
 BUCKET = "failures"
-# Inline (<= 128 KiB: shards in the index rows), one block, several blocks (1 MiB blocks).
-SIZES = (1 * KIB, 40 * KIB, 128 * KIB, 128 * KIB + 1, 700 * KIB, MIB + 17, 3 * MIB)
+# Inline (<= 128 KiB: shards in the index rows), one block, several blocks (4 MiB blocks).
+SIZES = (1 * KIB, 40 * KIB, 128 * KIB, 128 * KIB + 1, 700 * KIB, MIB + 17, 3 * MIB, 9 * MIB + 5)
 REQUEST_DEADLINE_S = 10.0  # no request may take longer, even with nodes dead or hung
 
 
