@@ -118,16 +118,21 @@ class Channels:
             raise
 
     def drop(self, base: str) -> None:
-        """Forget (and close) the channel to a node marked down: waiting batches fail now."""
+        """Forget (and close) the channel to a node marked down: waiting batches fail now. A
+        channel still opening is closed once open (never cancelled: callers share it)."""
         opening = self._channels.pop(base, None)
         if opening is None:
             return
+        if opening.done():
+            self._close(opening)
+        else:
+            opening.add_done_callback(self._close)
+
+    def _close(self, opening: asyncio.Future[NodeChannel]) -> None:
         if _opened(opening):
             task = asyncio.ensure_future(opening.result().close())
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
-        else:
-            opening.cancel()
 
     async def close(self) -> None:
         for base in list(self._channels):

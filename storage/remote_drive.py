@@ -165,6 +165,10 @@ class NodeClient:
             for c in calls:
                 _settle(c.future, exc=_as_storage_error(exc, c.name))
             return
+        except BaseException:  # cancelled (shutdown): callers must not wait forever either
+            for c in calls:
+                _settle(c.future, exc=DriveError(f"{c.name}: batch cancelled"))
+            raise
         for c, result in zip(calls, results, strict=True):
             if "error" in result:
                 _settle(c.future, exc=proto.error_from(result, c.name))
