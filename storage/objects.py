@@ -54,13 +54,11 @@ class ErasureReader:
         record: ObjectRecord,
         drives: Sequence[Drive],
         copies: Sequence[ObjectRecord | None],
-        bucket: str = "",
     ) -> None:
         self._record = record
         self._drives = drives
         self._copies = copies
         self._info = record_info(record)
-        self._bucket = bucket
         self._rest: asyncio.Future[Sequence[ObjectRecord | None]] | None = None
 
     @property
@@ -75,7 +73,7 @@ class ErasureReader:
         """Every drive's copy: asks the drives the read did not start from (once)."""
         if self._rest is None:
             self._rest = asyncio.ensure_future(
-                rest_copies(self._drives, self._copies, self._bucket, self._record)
+                rest_copies(self._drives, self._copies, self._record)
             )
         return await asyncio.shield(self._rest)
 
@@ -83,14 +81,15 @@ class ErasureReader:
 async def rest_copies(
     drives: Sequence[Drive],
     copies: Sequence[ObjectRecord | None],
-    bucket: str,
     record: ObjectRecord,
 ) -> Sequence[ObjectRecord | None]:
     """``copies`` completed with the version's copy on each drive not asked yet."""
-    asked = [p for p, c in enumerate(copies) if c is None]
-    results = await each([drives[p] for p in asked], lambda d: d.get_versions(bucket, record.key))
+    others = [p for p, c in enumerate(copies) if c is None]
+    results = await each(
+        [drives[p] for p in others], lambda d: d.get_versions(record.bucket, record.key)
+    )
     out = list(copies)
-    for p, r in zip(asked, results, strict=True):
+    for p, r in zip(others, results, strict=True):
         if not isinstance(r, BaseException):
             out[p] = next((v for v in r if v.version_id == record.version_id), None)
     return out
@@ -265,7 +264,7 @@ class ErasureObjects:
 
     async def open_object(self, bucket: str, key: str) -> ErasureReader:
         oset, agreement = await self.agree(bucket, key)
-        return ErasureReader(agreement.version, oset.drives, agreement.copies, bucket)
+        return ErasureReader(agreement.version, oset.drives, agreement.copies)
 
     async def head_object(self, bucket: str, key: str) -> ObjectInfo:
         _, agreement = await self.agree(bucket, key)
