@@ -25,7 +25,7 @@ from pathlib import Path
 
 from huimin.settings import Settings
 from huimin.topology import erasure_set_drives, load_topology, pool_set_drives
-from storage.api import BodyDigest, Objects
+from storage.api import BytesBody, Objects
 from storage.errors import BucketExists, ObjectNotFound
 from storage.local_drive import LocalDrive
 from storage.records import ObjectRecord
@@ -34,22 +34,6 @@ from storage.store import storage_over
 
 TEMPLATE = "_seed-template"
 BATCH_KEYS = 20_000  # keys per transaction per drive
-
-
-class _Body:
-    def __init__(self, data: bytes) -> None:
-        self.data, self.pos, self.md5 = data, 0, hashlib.md5()
-
-    async def read(self, size: int) -> bytes:
-        out = self.data[self.pos : self.pos + size]
-        self.pos += len(out)
-        return out
-
-    def update(self, block: bytes | bytearray | memoryview) -> None:
-        self.md5.update(block)
-
-    async def finish(self) -> BodyDigest:
-        return BodyDigest(md5_hex=self.md5.hexdigest(), checksums={})
 
 
 def seeded_version(key: str) -> str:
@@ -111,7 +95,7 @@ async def _seed(
         if await _read(storage.objects, bucket, name) == data:
             log(f"{bucket} already seeded")
             return
-        await storage.objects.put_object(bucket, TEMPLATE, _Body(body), len(body), {})
+        await storage.objects.put_object(bucket, TEMPLATE, BytesBody(body), len(body), {})
         template = await _template_rows(sets, bucket)
         started = time.monotonic()
         now = time.time_ns()
@@ -130,7 +114,7 @@ async def _seed(
             done = min(len(keys), start + BATCH_KEYS)
             rate = done / max(time.monotonic() - started, 1e-9)
             log(f"seeded {done}/{len(keys)} keys ({rate:.0f} keys/s)")
-        await storage.objects.put_object(bucket, name, _Body(data), len(data), {})
+        await storage.objects.put_object(bucket, name, BytesBody(data), len(data), {})
     finally:
         for d in drives:
             d.close()

@@ -6,6 +6,7 @@ in storage.objects / storage.multipart / storage.listing / storage.buckets.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -63,6 +64,29 @@ class UploadBody(Protocol):
     def update(self, block: bytes | bytearray | memoryview) -> None: ...
 
     async def finish(self) -> BodyDigest: ...
+
+
+class BytesBody:
+    """An UploadBody over bytes in memory (tools and tests; S3 bodies stream from the socket).
+
+    >>> import asyncio
+    >>> asyncio.run(BytesBody(b"abc").read(2))
+    b'ab'
+    """
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.pos, self.md5 = data, 0, hashlib.md5()
+
+    async def read(self, size: int) -> bytes:
+        out = self.data[self.pos : self.pos + size]
+        self.pos += len(out)
+        return out
+
+    def update(self, block: bytes | bytearray | memoryview) -> None:
+        self.md5.update(block)
+
+    async def finish(self) -> BodyDigest:
+        return BodyDigest(md5_hex=self.md5.hexdigest(), checksums={})
 
 
 class ObjectReader(Protocol):

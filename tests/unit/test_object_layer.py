@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from storage.api import BodyDigest, Storage
+from storage.api import BytesBody, Storage
 from storage.buckets import ErasureBuckets
 from storage.drive import Drive
 from storage.errors import (
@@ -31,24 +31,7 @@ from storage.store import LocalDrives, build_storage, open_local_drives, storage
 PARAMS = ECParams(codec="isal", k=4, m=2, block_size=64 * 1024, inline_threshold=16 * 1024)
 
 
-class Body:
-    """An in-memory upload body."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
-        self.md5 = hashlib.md5()
-
-    async def read(self, size: int) -> bytes:
-        out = self.data[self.pos : self.pos + size]
-        self.pos += len(out)
-        return out
-
-    def update(self, block: bytes | bytearray | memoryview) -> None:
-        self.md5.update(block)
-
-    async def finish(self) -> BodyDigest:
-        return BodyDigest(md5_hex=self.md5.hexdigest(), checksums={})
+Body = BytesBody
 
 
 class Faulty:
