@@ -13,6 +13,7 @@ common prefixes, i.e. ``1000 * KEYS_PER_DIR`` keys the server has to step over).
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -109,15 +110,17 @@ def seed(folder: Path, spec: ListSpec, topology: Path, region: str, log: Log) ->
     """Bulk-load the LIST bucket into the stopped cluster in ``folder`` (bench/seed.py)."""
     from bench.seed import seed_list_bucket
 
-    seed_list_bucket(
-        folder,
-        topology,
-        bucket_for(spec.keys),
-        [key_of(i) for i in range(spec.keys)],
-        TINY_BODY,
-        (MARKER, str(spec.keys).encode()),
-        region,
-        log,
+    asyncio.run(
+        seed_list_bucket(
+            folder,
+            topology,
+            bucket_for(spec.keys),
+            [key_of(i) for i in range(spec.keys)],
+            TINY_BODY,
+            (MARKER, str(spec.keys).encode()),
+            region,
+            log,
+        )
     )
 
 

@@ -45,7 +45,7 @@ def seeded_version(key: str) -> str:
     return hashlib.md5(b"huimin-seed:" + key.encode()).hexdigest()
 
 
-def seed_list_bucket(
+async def seed_list_bucket(
     folder: Path,
     topology_path: Path,
     bucket: str,
@@ -57,19 +57,6 @@ def seed_list_bucket(
 ) -> None:
     """Seed ``keys`` (and the marker object) into ``bucket`` of the stopped cluster in
     ``folder`` (created by ``huimin cluster up`` at least once)."""
-    asyncio.run(_seed(folder, topology_path, bucket, keys, body, marker, region, log))
-
-
-async def _seed(
-    folder: Path,
-    topology_path: Path,
-    bucket: str,
-    keys: list[str],
-    body: bytes,
-    marker: tuple[str, bytes],
-    region: str,
-    log: Callable[[str], None],
-) -> None:
     topology = load_topology(topology_path)
     identity = json.loads((folder / "cluster-identity.json").read_text())
     owner = json.loads((folder / "root-credentials.json").read_text())["access_key"]

@@ -139,14 +139,10 @@ def agreed_rows(pages: Sequence[RowPage | None], reader: int, k: int) -> list[Li
     answered = [p for p in pages if p is not None]
     if len(answered) < k or any(p.digest != mine.digest for p in answered):
         return None
-    f = mine.fields
     out: list[ListRow] = []
-    last = None
-    for i in range(0, len(f), 5):
-        key = f[i]
-        if key != last:
-            out.append(ListRow(*f[i : i + 5]))  # type: ignore[arg-type]
-            last = key
+    for row in mine.rows():  # newest first per key: keep the first row of each
+        if not out or out[-1].key != row.key:
+            out.append(row)
     return out
 
 
@@ -182,15 +178,16 @@ def agreed_prefix(pages: Sequence[RowPage | None], k: int) -> list[ListRow]:
     >>> agreed_prefix([page("a/1"), None], 2)
     []
     """
-    answered = [p.fields for p in pages if p is not None and p.fields is not None]
-    if len(answered) < k:
+    full = [p for p in pages if p is not None and p.fields is not None]
+    if len(full) < k:
         return []
+    answered = [p.fields for p in full if p.fields is not None]
     first = answered[0]
     end = min(len(f) for f in answered)
     j = 0
     while j < end and all(f[j : j + 5] == first[j : j + 5] for f in answered):
         j += 5
-    return [ListRow(*first[i : i + 5]) for i in range(0, j, 5)]  # type: ignore[arg-type]
+    return full[0].rows()[: j // 5]
 
 
 class SetCursor:
