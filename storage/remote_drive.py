@@ -28,6 +28,7 @@ from storage.records import BucketRecord, ObjectRecord, PartRecord, UploadRecord
 _R = TypeVar("_R")
 log = logging.getLogger(__name__)
 _END = object()
+LIVENESS_PROBES = 2  # unanswered probes in a row that make a node unresponsive
 
 
 class NodeUnresponsive(TimeoutError):
@@ -47,10 +48,9 @@ class _Call:
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
-    connect_s: float = 2.0
     rpc_s: float = 3.0  # one index operation
     # One shard read, or one block of a shard write making no progress: a slow disk's allowance.
-    # A node that does not answer a liveness probe either gets only rpc_s + probe_s (bounded).
+    # A node that does not answer its liveness probes either gets only rpc_s + 2 probe_s.
     io_s: float = 10.0
     probe_s: float = 1.0  # how often a node marked down is probed
 
@@ -124,16 +124,24 @@ class NodeClient:
         return await asyncio.shield(probe)
 
     async def _answers(self, base: str) -> bool:
+        """Two probes in a row must go unanswered: under overload this gateway's own event
+        loop can stall past probe_s, and its timer then fires before the answer waiting in
+        the socket is read. A hung node misses both (it costs probe_s more); a refused
+        connection is an answer of its own (the process is gone)."""
         if self._probe_session is None:  # own connections: a pool full of streams is no hang
             self._probe_session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=0, force_close=True, ssl=self.tls or False)
             )
-        try:
-            async with asyncio.timeout(self.timeouts.probe_s):
-                async with self._probe_session.get(base + "/_huimin/health/live") as resp:
-                    return resp.status == 200
-        except (TimeoutError, aiohttp.ClientError, OSError):
-            return False
+        for _ in range(LIVENESS_PROBES):
+            try:
+                async with asyncio.timeout(self.timeouts.probe_s):
+                    async with self._probe_session.get(base + "/_huimin/health/live") as resp:
+                        return resp.status == 200
+            except TimeoutError:
+                continue
+            except (aiohttp.ClientError, OSError):
+                return False
+        return False
 
     def call(self, base: str, drive: str, name: str, method: str, args: Any) -> asyncio.Future[Any]:
         """Queue ``method(args)`` on ``drive`` of node ``base`` for this turn's batch; the
@@ -177,13 +185,15 @@ class NodeClient:
 
     async def _open_channel(self, base: str) -> NodeChannel:
         path = proto.PREFIX + "/channel"
-        async with asyncio.timeout(self.timeouts.connect_s + self.timeouts.rpc_s):
+        # Callers wait under ``bounded`` (a cut link fails them after rpc_s and the probes);
+        # this only ends an attempt they all gave up on, so a recovered node gets a new one.
+        async with asyncio.timeout(self.timeouts.io_s):
             return await NodeChannel.open(self.session, base + path, self.headers("GET", path))
 
     async def bounded(self, base: str, aw: Awaitable[_R]) -> _R:
         """Await ``aw`` (IO with node ``base``) while the node is alive: every rpc_s without an
         answer, probe its liveness; a node that does not answer the probe either is marked
-        down (NodeUnresponsive: a hung or cut-off node costs one rpc_s + probe), a live but
+        down (NodeUnresponsive: a hung or cut-off node costs one rpc_s + 2 probes), a live but
         overloaded node gets up to io_s (TimeoutError after that)."""
         task = asyncio.ensure_future(aw)
         deadline = time.monotonic() + self.timeouts.io_s
@@ -212,7 +222,10 @@ class NodeClient:
                     force_close=False,
                     ssl=self.tls or False,
                 ),
-                timeout=aiohttp.ClientTimeout(total=None, connect=self.timeouts.connect_s),
+                # No connect deadline of its own: a stalled event loop (overload) would fire
+                # it on a live node. Every request runs under ``bounded``, whose liveness
+                # probe tells a slow connect from a cut link.
+                timeout=aiohttp.ClientTimeout(total=None),
                 auto_decompress=False,
             )
         return self._session
@@ -286,7 +299,7 @@ class RemoteShardWriter:
 
     def _error(self, exc: Exception) -> DriveError:
         """The DriveError for a failed upload; a broken connection marks the node down."""
-        if isinstance(exc, aiohttp.ClientConnectionError | OSError):
+        if _broken(exc):
             self._drive.client.mark_down(self._drive.base)
         return DriveError(f"{self._drive.name}: {exc!r}")
 
@@ -487,11 +500,12 @@ class RemoteDrive:
 
 
 def _broken(exc: BaseException) -> bool:
-    """A refused or broken connection: the node is down. (Timeouts already marked it down
-    when it is unresponsive; a slow but live node is not marked down.)"""
-    return isinstance(exc, aiohttp.ClientConnectionError) or (
-        isinstance(exc, OSError) and not isinstance(exc, TimeoutError)
-    )
+    """A refused or broken connection: the node is down. Not a timeout, not even aiohttp's
+    connection timeouts (which are ClientConnectionErrors too): ``bounded`` already marked an
+    unresponsive node down after its liveness probe, and a slow but live node is not."""
+    if isinstance(exc, TimeoutError):
+        return False
+    return isinstance(exc, aiohttp.ClientConnectionError | OSError)
 
 
 def _as_storage_error(exc: Exception, name: str) -> StorageError:
