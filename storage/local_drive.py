@@ -24,6 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
+from storage import splice
 from storage.drive import DriveInfo, ListRow, RowPage
 from storage.errors import DriveError, DriveNotFound, StorageError
 from storage.index import Index
@@ -64,6 +65,26 @@ class LocalShardWriter:
             self._handle.writelines(pieces)
         except (OSError, ValueError) as exc:
             raise DriveError(f"{self._drive.name}: {exc}") from exc
+
+    def splice_from(self, sock_fd: int, count: int, idle_s: float) -> int:
+        """Blocking: move ``count`` more bytes from socket ``sock_fd`` into the shard (see
+        storage.splice); the bytes moved. Owns ``sock_fd`` (closes it), and writes through a
+        duplicate of the file's descriptor, so an ``abort`` meanwhile closes nothing in use."""
+        try:
+            self._handle.flush()
+            file_fd = os.dup(self._handle.fileno())
+        except BaseException:
+            os.close(sock_fd)
+            raise
+        try:
+            return splice.socket_to_file(sock_fd, file_fd, count, idle_s)
+        except TimeoutError:
+            raise
+        except OSError as exc:
+            raise DriveError(f"{self._drive.name}: {exc}") from exc
+        finally:
+            os.close(file_fd)
+            os.close(sock_fd)
 
     async def finish(self) -> None:
         def flush() -> None:

@@ -8,8 +8,10 @@ the same exception the local drive raised.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -17,6 +19,7 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from storage import node_protocol as proto
+from storage import splice
 from storage.errors import DriveError, DriveNotFound, StorageError
 from storage.local_drive import LocalDrive, LocalShardWriter
 from storage.node_channel import MAX_MESSAGE_BYTES
@@ -24,6 +27,7 @@ from storage.node_channel import MAX_MESSAGE_BYTES
 log = logging.getLogger("huimin.node")
 
 _WRITE_BYTES = 1024 * 1024  # received bytes per thread hop to the drive
+SPLICE_MIN_BYTES = 1024 * 1024  # shard bodies from this size are spliced (storage.splice)
 SHARD_IDLE_TIMEOUT_S = 120.0
 Rpc = Callable[[LocalDrive, dict[str, Any]], Awaitable[Any]]
 
@@ -111,6 +115,51 @@ async def _receive_shard(request: web.Request, writer: LocalShardWriter) -> int:
         await writer.write(pending)
         received += pending_bytes
     return received
+
+
+async def _splice_shard(request: web.Request, writer: LocalShardWriter, length: int) -> int:
+    """Receive a ``length``-byte body like ``_receive_shard``, but move what aiohttp has not
+    read yet from the socket into the shard file inside the kernel (storage.splice), in a
+    thread of its own. The HTTP parser never sees those bytes, so the connection cannot
+    carry another request: the caller's response must close it."""
+    sock = request.transport.get_extra_info("socket") if request.transport else None
+    assert sock is not None  # checked by _spliceable
+    buffered: list[bytes] = []
+    while chunk := request.content.read_nowait():  # what aiohttp has read already
+        buffered.append(chunk)
+    # Synchronously after draining (which may have resumed reading): from here on only the
+    # splice reads this socket.
+    request.transport.pause_reading()  # type: ignore[union-attr]
+    sock_fd = os.dup(sock.fileno())  # the thread's own: closing the transport frees nothing
+    try:
+        received = sum(map(len, buffered))
+        if buffered:
+            await writer.write(buffered)
+    except BaseException:
+        os.close(sock_fd)
+        raise
+    received += await splice.in_own_thread(
+        functools.partial(writer.splice_from, sock_fd, length - received, SHARD_IDLE_TIMEOUT_S)
+    )
+    request.content.feed_eof()  # nothing for aiohttp to drain after the response
+    return received
+
+
+def _spliceable(request: web.Request) -> int | None:
+    """The body length if this request's body can be spliced: plain TCP (not TLS), a known
+    length, at least ``SPLICE_MIN_BYTES`` (a smaller shard keeps its keep-alive connection)."""
+    transport = request.transport
+    length = request.content_length
+    if (
+        not splice.available()
+        or transport is None
+        or length is None
+        or length < SPLICE_MIN_BYTES
+        or transport.get_extra_info("sslcontext") is not None
+        or transport.get_extra_info("socket") is None
+    ):
+        return None
+    return length
 
 
 def _error(exc: BaseException, status: int) -> web.Response:
@@ -211,19 +260,30 @@ class NodeServer:
             writer = await drive.create_shard(request.match_info["data_id"])
         except StorageError as exc:
             return _error(exc, 503)
+        spliced = _spliceable(request)
         try:
-            received = await _receive_shard(request, writer)
+            if spliced is not None:
+                received = await _splice_shard(request, writer, spliced)
+            else:
+                received = await _receive_shard(request, writer)
             if request.content_length is not None and received != request.content_length:
                 raise DriveError(f"shard body ended after {received} bytes")
             await writer.finish()
         except BaseException as exc:
-            await writer.abort()
+            # Shielded: the handler is cancelled when the gateway's connection drops, maybe
+            # while the abort waits for a drive thread; the staged file must go regardless.
+            await asyncio.shield(writer.abort())
             if isinstance(exc, StorageError):
-                return _error(exc, 503)
-            if isinstance(exc, TimeoutError):
-                return _error(DriveError("shard stream idle too long"), 408)
-            raise
-        return web.json_response({"result": None})
+                resp = _error(exc, 503)
+            elif isinstance(exc, TimeoutError):
+                resp = _error(DriveError("shard stream idle too long"), 408)
+            else:
+                raise
+        else:
+            resp = web.json_response({"result": None})
+        if spliced is not None:
+            resp.force_close()  # the parser is out of step with the socket
+        return resp
 
     async def delete_shard(self, request: web.Request) -> web.StreamResponse:
         drive = self._drive(request)

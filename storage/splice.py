@@ -1,0 +1,108 @@
+"""Move bytes from a socket into a file inside the kernel (splice(2) through a pipe).
+
+A node receiving a shard through aiohttp pays, per 256 KiB socket read, the HTTP parser, the
+stream reader and a thread hop, on top of two copies (socket to Python bytes, bytes to the
+page cache). Spliced, socket pages go to a pipe by reference and from the pipe into the page
+cache, with one Python iteration per MiB. The figures are in docs/benchmarks.md.
+
+Blocking: run it in a thread. The socket may be non-blocking (it belongs to an event loop):
+readiness is waited for with poll(2), so an idle peer costs ``idle_s`` at most.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import fcntl
+import os
+import select
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+_T = TypeVar("_T")
+
+PIPE_BYTES = 1024 * 1024
+_F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ, Linux (named in Python 3.10+ only on some builds)
+
+
+def available() -> bool:
+    """Whether this platform has splice(2) (Linux)."""
+    return hasattr(os, "splice")
+
+
+def socket_to_file(sock_fd: int, file_fd: int, count: int, idle_s: float) -> int:
+    """Move up to ``count`` bytes from socket ``sock_fd`` to the file position of ``file_fd``;
+    the number moved (less than ``count`` only when the peer closed the connection).
+    TimeoutError after ``idle_s`` seconds without a byte."""
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    try:
+        # Above /proc/sys/fs/pipe-max-size: keep the default (64 KiB).
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(write_end, _F_SETPIPE_SZ, PIPE_BYTES)
+        poller = select.poll()
+        poller.register(sock_fd, select.POLLIN)
+        moved = 0
+        while moved < count:
+            if not poller.poll(int(idle_s * 1000)):
+                raise TimeoutError(f"no data for {idle_s} s")
+            try:
+                n = os.splice(
+                    sock_fd,
+                    write_end,
+                    min(PIPE_BYTES, count - moved),
+                    flags=os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK,
+                )
+            except BlockingIOError:
+                continue  # woken without data (a spurious wakeup)
+            if n == 0:
+                break  # the peer closed the connection
+            _drain(read_end, file_fd, n)
+            moved += n
+        return moved
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
+def _drain(read_end: int, file_fd: int, n: int) -> None:
+    """Move ``n`` bytes from the pipe to the file."""
+    while n:
+        try:
+            n -= os.splice(read_end, file_fd, n, flags=os.SPLICE_F_MOVE)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+            # This file system takes no splice: copy through user space instead.
+            data = os.read(read_end, n)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(file_fd, view) :]
+            n -= len(data)
+
+
+def in_own_thread(fn: Callable[[], _T]) -> asyncio.Future[_T]:
+    """Run blocking ``fn`` in a new thread of its own (a stream that waits on a socket for
+    long must not hold a pooled thread that disk work needs); await its result."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[_T] = loop.create_future()
+
+    def settle(result: _T | None, exc: BaseException | None) -> None:
+        if future.done():
+            return
+        if exc is not None:
+            future.set_exception(exc)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def run() -> None:
+        try:
+            outcome: tuple[_T | None, BaseException | None] = (fn(), None)
+        except BaseException as exc:  # handed to the awaiting task
+            outcome = (None, exc)
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile (shutdown)
+            loop.call_soon_threadsafe(settle, *outcome)
+
+    threading.Thread(target=run, name="huimin-splice", daemon=True).start()
+    return future

@@ -1,0 +1,126 @@
+"""Shard bodies moved from the socket into the file inside the kernel (storage.splice): the
+bytes land intact after what aiohttp had already read, a cut-off body leaves no staged file,
+an idle peer is timed out, and smaller bodies keep the keep-alive path. Real sockets, a real
+NodeServer over a real LocalDrive."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from storage import node_protocol as proto
+from storage import node_server, splice
+from tests.integration.test_node_channel import IDENTITY, node
+
+MIB = 1024 * 1024
+DATA_ID = "ab" * 16
+
+
+def put_request(length: int) -> bytes:
+    path = f"{proto.PREFIX}/shard/d1/{DATA_ID}"
+    headers = proto.sign_headers(IDENTITY, "PUT", path, int(time.time() * 1000))
+    lines = [f"PUT {path} HTTP/1.1", "Host: node", f"Content-Length: {length}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+async def put(address: str, body: bytes, send: int | None = None) -> bytes:
+    """PUT ``body`` as a shard, sending only its first ``send`` bytes (then closing) if
+    given; the raw response (empty if the node answered nothing)."""
+    host, port = address.rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(put_request(len(body)))
+    cut = len(body) if send is None else send
+    for at in range(0, cut, 300_000):  # in pieces, as a gateway streams blocks
+        writer.write(body[at : min(at + 300_000, cut)])
+        await writer.drain()
+        await asyncio.sleep(0.01)
+    if send is not None:
+        writer.close()
+        return b""
+    response = await reader.read()  # the node closes a spliced connection
+    writer.close()
+    return response
+
+
+def staged(tmp_path: Path) -> list[str]:
+    return os.listdir(tmp_path / "d1" / "tmp")
+
+
+def test_a_spliced_shard_lands_intact_and_its_connection_closes(tmp_path: Path) -> None:
+    body = os.urandom(3 * MIB + 17)
+
+    async def go() -> None:
+        async with node(tmp_path) as (address, _):
+            response = await put(address, body)
+            assert response.startswith(b"HTTP/1.1 200"), response[:200]
+            assert b"Connection: close" in response
+            assert staged(tmp_path) == [DATA_ID]
+            assert (tmp_path / "d1" / "tmp" / DATA_ID).read_bytes() == body
+
+    asyncio.run(go())
+
+
+def test_a_small_shard_keeps_its_connection(tmp_path: Path) -> None:
+    body = os.urandom(node_server.SPLICE_MIN_BYTES - 1)
+
+    async def go() -> None:
+        async with node(tmp_path) as (address, _):
+            host, port = address.rsplit(":", 1)
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(put_request(len(body)) + body)
+            response = await reader.readuntil(b"null}")
+            writer.close()
+            assert response.startswith(b"HTTP/1.1 200"), response[:200]
+            assert b"Connection: close" not in response
+            assert (tmp_path / "d1" / "tmp" / DATA_ID).read_bytes() == body
+
+    asyncio.run(go())
+
+
+def test_a_cut_off_body_leaves_no_staged_file(tmp_path: Path) -> None:
+    body = os.urandom(4 * MIB)
+
+    async def go() -> None:
+        async with node(tmp_path) as (address, _):
+            await put(address, body, send=MIB + 5)
+            for _ in range(100):
+                if not staged(tmp_path):
+                    return
+                await asyncio.sleep(0.05)
+            raise AssertionError(f"staged file left: {staged(tmp_path)}")
+
+    asyncio.run(go())
+
+
+def test_socket_to_file_moves_exactly_count_and_stops_at_eof(tmp_path: Path) -> None:
+    data = os.urandom(3 * MIB + 1)
+    a, b = socket.socketpair()
+    target = tmp_path / "out"
+
+    def send() -> None:
+        a.sendall(data)
+        a.close()
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    with open(target, "wb") as f:
+        moved = splice.socket_to_file(b.fileno(), f.fileno(), 2 * MIB, idle_s=5)
+        assert moved == 2 * MIB
+        moved += splice.socket_to_file(b.fileno(), f.fileno(), 2 * MIB, idle_s=5)
+    sender.join()
+    b.close()
+    assert moved == len(data)  # the peer closed: fewer than asked for
+    assert target.read_bytes() == data
+
+
+def test_socket_to_file_times_out_on_an_idle_peer(tmp_path: Path) -> None:
+    a, b = socket.socketpair()
+    with a, b, open(tmp_path / "out", "wb") as f, pytest.raises(TimeoutError):
+        splice.socket_to_file(b.fileno(), f.fileno(), MIB, idle_s=0.2)
