@@ -101,7 +101,7 @@ def test_a_cut_off_body_leaves_no_staged_file(tmp_path: Path) -> None:
 
 def test_socket_to_file_moves_exactly_count_and_stops_at_eof(tmp_path: Path) -> None:
     data = os.urandom(3 * MIB + 1)
-    a, b = socket.socketpair()
+    a, b = tcp_pair()
     target = tmp_path / "out"
 
     def send() -> None:
@@ -120,7 +120,36 @@ def test_socket_to_file_moves_exactly_count_and_stops_at_eof(tmp_path: Path) -> 
     assert target.read_bytes() == data
 
 
+def tcp_pair() -> tuple[socket.socket, socket.socket]:
+    """A connected pair of TCP sockets on 127.0.0.1 (SO_RCVLOWAT is a TCP matter)."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        a = socket.create_connection(server.getsockname())
+        b, _ = server.accept()
+    return a, b
+
+
 def test_socket_to_file_times_out_on_an_idle_peer(tmp_path: Path) -> None:
-    a, b = socket.socketpair()
+    a, b = tcp_pair()
     with a, b, open(tmp_path / "out", "wb") as f, pytest.raises(TimeoutError):
         splice.socket_to_file(b.fileno(), f.fileno(), MIB, idle_s=0.2)
+
+
+def test_socket_to_file_takes_a_trickle_below_the_wake_up_mark(tmp_path: Path) -> None:
+    # A slow client's shard arrives in bits smaller than SO_RCVLOWAT (WAKE_BYTES); they are
+    # taken anyway, and count as progress (no idle timeout while they keep coming).
+    a, b = tcp_pair()
+    bits = [os.urandom(1000) for _ in range(3)]
+
+    def send() -> None:
+        for bit in bits:
+            a.sendall(bit)
+            time.sleep(0.7)
+        a.close()
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    with b, open(tmp_path / "out", "wb") as f:
+        moved = splice.socket_to_file(b.fileno(), f.fileno(), splice.WAKE_BYTES, idle_s=1.0)
+    sender.join()
+    assert moved == 3000
+    assert (tmp_path / "out").read_bytes() == b"".join(bits)
