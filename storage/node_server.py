@@ -18,12 +18,13 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from storage import node_protocol as proto
 from storage.errors import DriveError, DriveNotFound, StorageError
-from storage.local_drive import LocalDrive, LocalShardWriter
+from storage.local_drive import LocalDrive, LocalShardReader, LocalShardWriter
 from storage.node_channel import MAX_MESSAGE_BYTES
 
 log = logging.getLogger("huimin.node")
 
 _WRITE_BYTES = 1024 * 1024  # received bytes per thread hop to the drive
+_SEND_BYTES = 2 * 1024 * 1024  # shard bytes per read while streaming a range
 SHARD_IDLE_TIMEOUT_S = 120.0
 Rpc = Callable[[LocalDrive, dict[str, Any]], Awaitable[Any]]
 
@@ -111,6 +112,24 @@ async def _receive_shard(request: web.Request, writer: LocalShardWriter) -> int:
         await writer.write(pending)
         received += pending_bytes
     return received
+
+
+async def _send_range(resp: web.StreamResponse, reader: LocalShardReader) -> None:
+    """Write the reader's range to ``resp``, reading the next chunk while one is sent."""
+    left = reader.length
+    reading = asyncio.ensure_future(reader.read(min(_SEND_BYTES, left))) if left else None
+    try:
+        while reading is not None:
+            data = await reading
+            left -= len(data)
+            reading = asyncio.ensure_future(reader.read(min(_SEND_BYTES, left))) if left else None
+            # A gateway gone behind a partition never reads again: give up after a while.
+            async with asyncio.timeout(SHARD_IDLE_TIMEOUT_S):
+                await resp.write(data)
+    finally:
+        if reading is not None:
+            reading.cancel()
+            await asyncio.gather(reading, return_exceptions=True)
 
 
 def _error(exc: BaseException, status: int) -> web.Response:
@@ -231,24 +250,34 @@ class NodeServer:
         return web.json_response({"result": None})
 
     async def get_shard(self, request: web.Request) -> web.StreamResponse:
+        """Stream a shard range: the gateway reads a whole part's range of a shard in one
+        request, block by block, as the client takes it (TCP pushes back on us)."""
         drive = self._drive(request)
         try:
             offset = int(request.query["offset"])
             length = int(request.query["length"])
-            data = await drive.read_shard(request.match_info["data_id"], offset, length)
+            reader = await drive.open_shard(request.match_info["data_id"], offset, length)
         except (KeyError, ValueError):
             return _error(DriveError("bad range"), 400)
         except DriveNotFound as exc:
             return _error(exc, 404)
         except StorageError as exc:
             return _error(exc, 503)
-        # A StreamResponse sends the headers on their own: web.Response would join them with
-        # the body into one new buffer (a copy of every shard byte served).
-        resp = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
-        resp.content_length = len(data)
-        await resp.prepare(request)
-        await resp.write(data)
-        await resp.write_eof()
+        try:
+            resp = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+            resp.content_length = reader.length
+            await resp.prepare(request)
+            try:
+                await _send_range(resp, reader)
+            except (StorageError, TimeoutError) as exc:
+                # Headers are gone: only a cut connection tells the gateway the body is bad.
+                log.warning("shard stream failed: %s", exc)
+                if request.transport is not None:
+                    request.transport.abort()
+                return resp
+            await resp.write_eof()
+        finally:
+            await reader.close()
         return resp
 
     async def live(self, request: web.Request) -> web.StreamResponse:

@@ -28,6 +28,9 @@ from storage.records import BucketRecord, ObjectRecord, PartRecord, UploadRecord
 _R = TypeVar("_R")
 log = logging.getLogger(__name__)
 _END = object()
+# A shard stream's read-ahead in the gateway (aiohttp pauses the socket at twice this): two
+# framed blocks of a 4 MiB block size over 8 data shards.
+SHARD_READ_BUFSIZE_BYTES = 512 * 1024
 
 
 class NodeUnresponsive(TimeoutError):
@@ -323,6 +326,81 @@ class RemoteShardWriter:
             await self._drive.call_raw("DELETE", self._drive.path("shard", self._data_id))
 
 
+class RemoteShardReader:
+    """One shard range streamed by the node in a single response, read block by block.
+
+    The socket is read ahead of the caller up to ``SHARD_READ_BUFSIZE_BYTES`` (then TCP's
+    window pushes back on the node): memory per stream stays at a couple of blocks. A read
+    that waits longer than rpc_s arms the node's liveness probe, as ``NodeClient.bounded``
+    does, but with a timer instead of a task per read: a node that does not answer the probe
+    fails the read at once (and is marked down), a live one gets up to io_s.
+    """
+
+    def __init__(self, drive: RemoteDrive, resp: aiohttp.ClientResponse, length: int) -> None:
+        self._drive = drive
+        self._resp = resp
+        self._left = length
+        self._timer: asyncio.TimerHandle | None = None
+        self._probe: asyncio.Task[None] | None = None
+        self._deadline = 0.0
+
+    async def read(self, n: int) -> bytes | memoryview:
+        if n > self._left:
+            raise DriveError(f"{self._drive.name}: read past the shard range")
+        client = self._drive.client
+        loop = asyncio.get_running_loop()
+        self._deadline = time.monotonic() + client.timeouts.io_s
+        self._timer = loop.call_later(client.timeouts.rpc_s, self._stalled)
+        try:
+            data = await self._resp.content.readexactly(n)
+        except asyncio.IncompleteReadError:
+            raise DriveError(f"{self._drive.name}: shard stream ended early") from None
+        except StorageError:
+            raise
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            self._drive._unreachable(exc)
+            raise DriveError(f"{self._drive.name}: {exc!r}") from exc
+        finally:
+            self._disarm()
+        self._left -= n
+        return data
+
+    def _stalled(self) -> None:
+        """No bytes for rpc_s: is the node still there?"""
+        self._timer = None
+        self._probe = asyncio.ensure_future(self._check())
+
+    async def _check(self) -> None:
+        client = self._drive.client
+        base = self._drive.base
+        if not await client.answers(base):
+            client.mark_down(base)
+            self._resp.content.set_exception(NodeUnresponsive(base))
+        elif time.monotonic() > self._deadline:
+            self._resp.content.set_exception(
+                TimeoutError(f"{base}: no progress in {client.timeouts.io_s} s")
+            )
+        else:
+            self._timer = asyncio.get_running_loop().call_later(
+                client.timeouts.rpc_s, self._stalled
+            )
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._probe is not None:
+            self._probe.cancel()
+            self._probe = None
+
+    async def close(self) -> None:
+        self._disarm()
+        if self._left == 0:
+            self._resp.release()  # the whole body was read: the connection is reusable
+        else:
+            self._resp.close()  # bytes still in flight: this connection cannot be reused
+
+
 class RemoteDrive:
     def __init__(self, client: NodeClient, address: str, node: str, drive: str) -> None:
         self.client = client
@@ -412,6 +490,33 @@ class RemoteDrive:
             raise DriveError(f"{self.name}: {exc!r}") from exc
         assert isinstance(data, bytes)
         return data
+
+    async def open_shard(self, data_id: str, offset: int, length: int) -> RemoteShardReader:
+        path = self.path("shard", data_id) + f"?offset={offset}&length={length}"
+        self.client.ensure_up(self.base, self.name)
+
+        async def start() -> aiohttp.ClientResponse:
+            resp = await self.client.session.get(
+                self.base + path,
+                headers=self.client.headers("GET", path),
+                read_bufsize=SHARD_READ_BUFSIZE_BYTES,
+            )
+            if resp.status != 200:
+                try:
+                    raise await _response_error(resp, self.name)
+                finally:
+                    resp.release()
+            return resp
+
+        try:
+            resp = await self.client.bounded(self.base, start())
+        except StorageError:
+            raise
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            self._unreachable(exc)
+            raise DriveError(f"{self.name}: {exc!r}") from exc
+        held = resp.content_length if resp.content_length is not None else length
+        return RemoteShardReader(self, resp, min(held, length))
 
     async def commit_object(self, record: ObjectRecord, staged: Sequence[str]) -> bool:
         return await self._rpc("commit_object", bool, record=record, staged=list(staged))
