@@ -12,19 +12,22 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from storage import node_protocol as proto
 from storage.errors import DriveError, DriveNotFound, StorageError
+from storage.file_send import sendfile_range
 from storage.local_drive import LocalDrive, LocalShardReader, LocalShardWriter
 from storage.node_channel import MAX_MESSAGE_BYTES
 
 log = logging.getLogger("huimin.node")
 
 _WRITE_BYTES = 1024 * 1024  # received bytes per thread hop to the drive
-_SEND_BYTES = 2 * 1024 * 1024  # shard bytes per read while streaming a range
+_SEND_BYTES = 2 * 1024 * 1024  # shard bytes per read while streaming a range (under TLS)
+SEND_THREADS = 32  # shard ranges being sendfile'd at once, per node
 SHARD_IDLE_TIMEOUT_S = 120.0
 Rpc = Callable[[LocalDrive, dict[str, Any]], Awaitable[Any]]
 
@@ -132,6 +135,16 @@ async def _send_range(resp: web.StreamResponse, reader: LocalShardReader) -> Non
             await asyncio.gather(reading, return_exceptions=True)
 
 
+def _plain_tcp(request: web.Request) -> bool:
+    """Whether shard bytes may go straight from the file to the socket (not under TLS)."""
+    transport = request.transport
+    return (
+        transport is not None
+        and transport.get_extra_info("socket") is not None
+        and transport.get_extra_info("ssl_object") is None
+    )
+
+
 def _error(exc: BaseException, status: int) -> web.Response:
     return web.json_response(proto.error_doc(exc), status=status)
 
@@ -145,6 +158,9 @@ class NodeServer:
         self.identity = identity
         self.rpcs = _rpc_table()
         self._channels: set[web.WebSocketResponse] = set()
+        # Threads that sendfile shard ranges (each waits on a slow gateway for at most
+        # file_send's poll wait, then hands back): not the drives' IO pool.
+        self._send_pool = ThreadPoolExecutor(SEND_THREADS, thread_name_prefix="shard-send")
 
     def _drive(self, request: web.Request) -> LocalDrive:
         drive = self.drives.get(request.match_info["drive"])
@@ -200,6 +216,9 @@ class NodeServer:
             *(ws.close(code=WSCloseCode.GOING_AWAY) for ws in list(self._channels)),
             return_exceptions=True,
         )
+
+    async def _stop_send_pool(self, app: web.Application) -> None:
+        self._send_pool.shutdown(wait=False, cancel_futures=True)
 
     async def _answer(self, ws: web.WebSocketResponse, message: str | bytes) -> None:
         try:
@@ -268,8 +287,18 @@ class NodeServer:
             resp.content_length = reader.length
             await resp.prepare(request)
             try:
-                await _send_range(resp, reader)
-            except (StorageError, TimeoutError) as exc:
+                if reader.fd is not None and _plain_tcp(request):
+                    await sendfile_range(
+                        request.transport,  # type: ignore[arg-type]  # checked by _plain_tcp
+                        reader.fd,
+                        reader.position,
+                        reader.length,
+                        self._send_pool,
+                        SHARD_IDLE_TIMEOUT_S,
+                    )
+                else:
+                    await _send_range(resp, reader)
+            except (StorageError, OSError) as exc:  # TimeoutError is an OSError
                 # Headers are gone: only a cut connection tells the gateway the body is bad.
                 log.warning("shard stream failed: %s", exc)
                 if request.transport is not None:
@@ -304,6 +333,7 @@ class NodeServer:
             handler_args={"auto_decompress": False, "read_bufsize": 4 * 1024 * 1024},
         )
         app.on_shutdown.append(self._close_channels)
+        app.on_cleanup.append(self._stop_send_pool)
         p = proto.PREFIX
         app.router.add_get(p + "/channel", self.channel)
         app.router.add_put(p + "/shard/{drive}/{data_id:[0-9a-f]{32}}", self.put_shard)

@@ -121,7 +121,7 @@ class PartReader:
         return ShardStream(drive, reader, shard, self.layout, self.part_size)
 
     def _failed(self, shard: int, exc: Exception) -> None:
-        log.warning("degraded read: shard %d: %s", shard, exc)
+        log.warning("degraded read: shard %d: %r", shard, exc)
         record_degraded_read(self.holders[shard][0], exc)
         self.bad.add(shard)
 
