@@ -122,6 +122,19 @@ class Layout:
             raise ValueError(f"block_index must be >= 0, got {block_index}")
         return SHARD_HEADER_BYTES + block_index * self.framed_block_size(self.block_size)
 
+    def shard_span(self, object_size: int, first: int, last: int) -> tuple[int, int]:
+        """Byte range [start, end) of framed blocks ``first..last`` in a shard file.
+
+        >>> layout = Layout("zfec", 4, 2, block_size=100)  # framed: 41 bytes, the tail 29
+        >>> layout.shard_span(250, 0, 2), layout.shard_span(250, 1, 1)
+        ((32, 143), (73, 114))
+        """
+        start = self.shard_block_offset(first)
+        end = self.shard_block_offset(last) + self.framed_block_size(
+            self.block_len(object_size, last)
+        )
+        return start, end
+
     def blocks_for_range(self, object_size: int, start: int, end_inclusive: int) -> tuple[int, int]:
         """First and last block index holding object bytes ``start..end_inclusive``.
 

@@ -7,7 +7,7 @@ in storage.objects / storage.multipart / storage.listing / storage.buckets.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -93,8 +93,9 @@ class ObjectReader(Protocol):
     @property
     def info(self) -> ObjectInfo: ...
 
-    def stream(self, start: int, end_inclusive: int) -> AsyncIterator[bytes | memoryview]:
-        """The object's bytes in [start, end_inclusive], verified, in bounded memory."""
+    def stream(self, start: int, end_inclusive: int) -> AsyncGenerator[bytes | memoryview, None]:
+        """The object's bytes in [start, end_inclusive], verified, in bounded memory; ``aclose``
+        it when stopping early (it holds shard streams open)."""
         ...
 
 

@@ -78,6 +78,20 @@ class BlockingShardWriter(ShardWriter, Protocol):
         ...
 
 
+class ShardReader(Protocol):
+    """One shard range read front to back (``Drive.open_shard``): a GET streams each shard of
+    a part through one of these instead of asking for every batch of blocks."""
+
+    async def read(self, n: int) -> bytes | memoryview:
+        """The next ``n`` bytes of the range, exactly; DriveError if the drive fails or the
+        range ends first."""
+        ...
+
+    async def close(self) -> None:
+        """Stop reading (idempotent); what was not read is dropped."""
+        ...
+
+
 class Drive(Protocol):
     @property
     def name(self) -> str: ...
@@ -96,6 +110,11 @@ class Drive(Protocol):
         ...
 
     async def read_shard(self, data_id: str, offset: int, length: int) -> bytes: ...
+
+    async def open_shard(self, data_id: str, offset: int, length: int) -> ShardReader:
+        """A reader of bytes [offset, offset + length) of a committed shard, read in order:
+        DriveNotFound if there is no such shard. Memory stays bounded whatever the length."""
+        ...
 
     # Object versions.
     async def commit_object(self, record: ObjectRecord, staged: Sequence[str]) -> bool:

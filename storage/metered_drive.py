@@ -15,6 +15,7 @@ from storage.drive import (
     DriveInfo,
     ListRow,
     RowPage,
+    ShardReader,
     ShardWriter,
 )
 from storage.metrics import DriveMetrics, StorageMetrics
@@ -109,6 +110,12 @@ class MeteredDrive:
     async def read_shard(self, data_id: str, offset: int, length: int) -> bytes:
         return await _timed(
             self.drive_metrics, "read_shard", self.inner.read_shard(data_id, offset, length)
+        )
+
+    async def open_shard(self, data_id: str, offset: int, length: int) -> ShardReader:
+        # Timed until the stream is open; a stream failing later shows as a degraded read.
+        return await _timed(
+            self.drive_metrics, "open_shard", self.inner.open_shard(data_id, offset, length)
         )
 
     # Object versions.

@@ -55,6 +55,7 @@ DRIVE_OPERATIONS = frozenset(
         "shard_write",
         "shard_finish",
         "read_shard",
+        "open_shard",
         "commit_object",
         "get_versions",
         "prune_versions",

@@ -14,6 +14,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -21,13 +22,16 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from storage import node_protocol as proto
 from storage import splice
 from storage.errors import DriveError, DriveNotFound, StorageError
-from storage.local_drive import LocalDrive, LocalShardWriter
+from storage.file_send import sendfile_range
+from storage.local_drive import LocalDrive, LocalShardReader, LocalShardWriter
 from storage.node_channel import MAX_MESSAGE_BYTES
 
 log = logging.getLogger("huimin.node")
 
 _WRITE_BYTES = 1024 * 1024  # received bytes per thread hop to the drive
 SPLICE_MIN_BYTES = 1024 * 1024  # shard bodies from this size are spliced (storage.splice)
+_SEND_BYTES = 2 * 1024 * 1024  # shard bytes per read while streaming a range (under TLS)
+SEND_THREADS = 32  # shard ranges being sendfile'd at once, per node
 SHARD_IDLE_TIMEOUT_S = 120.0
 Rpc = Callable[[LocalDrive, dict[str, Any]], Awaitable[Any]]
 
@@ -148,18 +152,38 @@ async def _splice_shard(request: web.Request, writer: LocalShardWriter, length: 
 def _spliceable(request: web.Request) -> int | None:
     """The body length if this request's body can be spliced: plain TCP (not TLS), a known
     length, at least ``SPLICE_MIN_BYTES`` (a smaller shard keeps its keep-alive connection)."""
-    transport = request.transport
     length = request.content_length
-    if (
-        not splice.available()
-        or transport is None
-        or length is None
-        or length < SPLICE_MIN_BYTES
-        or transport.get_extra_info("sslcontext") is not None
-        or transport.get_extra_info("socket") is None
-    ):
+    if not splice.available() or length is None or length < SPLICE_MIN_BYTES:
         return None
-    return length
+    return length if _plain_tcp(request) else None
+
+
+async def _send_range(resp: web.StreamResponse, reader: LocalShardReader) -> None:
+    """Write the reader's range to ``resp``, reading the next chunk while one is sent."""
+    left = reader.length
+    reading = asyncio.ensure_future(reader.read(min(_SEND_BYTES, left))) if left else None
+    try:
+        while reading is not None:
+            data = await reading
+            left -= len(data)
+            reading = asyncio.ensure_future(reader.read(min(_SEND_BYTES, left))) if left else None
+            # A gateway gone behind a partition never reads again: give up after a while.
+            async with asyncio.timeout(SHARD_IDLE_TIMEOUT_S):
+                await resp.write(data)
+    finally:
+        if reading is not None:
+            reading.cancel()
+            await asyncio.gather(reading, return_exceptions=True)
+
+
+def _plain_tcp(request: web.Request) -> bool:
+    """Whether shard bytes may go straight from the file to the socket (not under TLS)."""
+    transport = request.transport
+    return (
+        transport is not None
+        and transport.get_extra_info("socket") is not None
+        and transport.get_extra_info("ssl_object") is None
+    )
 
 
 def _error(exc: BaseException, status: int) -> web.Response:
@@ -175,6 +199,9 @@ class NodeServer:
         self.identity = identity
         self.rpcs = _rpc_table()
         self._channels: set[web.WebSocketResponse] = set()
+        # Threads that sendfile shard ranges (each waits on a slow gateway for at most
+        # file_send's poll wait, then hands back): not the drives' IO pool.
+        self._send_pool = ThreadPoolExecutor(SEND_THREADS, thread_name_prefix="shard-send")
 
     def _drive(self, request: web.Request) -> LocalDrive:
         drive = self.drives.get(request.match_info["drive"])
@@ -230,6 +257,9 @@ class NodeServer:
             *(ws.close(code=WSCloseCode.GOING_AWAY) for ws in list(self._channels)),
             return_exceptions=True,
         )
+
+    async def _stop_send_pool(self, app: web.Application) -> None:
+        self._send_pool.shutdown(wait=False, cancel_futures=True)
 
     async def _answer(self, ws: web.WebSocketResponse, message: str | bytes) -> None:
         try:
@@ -291,24 +321,44 @@ class NodeServer:
         return web.json_response({"result": None})
 
     async def get_shard(self, request: web.Request) -> web.StreamResponse:
+        """Stream a shard range: the gateway reads a whole part's range of a shard in one
+        request, block by block, as the client takes it (TCP pushes back on us)."""
         drive = self._drive(request)
         try:
             offset = int(request.query["offset"])
             length = int(request.query["length"])
-            data = await drive.read_shard(request.match_info["data_id"], offset, length)
+            reader = await drive.open_shard(request.match_info["data_id"], offset, length)
         except (KeyError, ValueError):
             return _error(DriveError("bad range"), 400)
         except DriveNotFound as exc:
             return _error(exc, 404)
         except StorageError as exc:
             return _error(exc, 503)
-        # A StreamResponse sends the headers on their own: web.Response would join them with
-        # the body into one new buffer (a copy of every shard byte served).
-        resp = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
-        resp.content_length = len(data)
-        await resp.prepare(request)
-        await resp.write(data)
-        await resp.write_eof()
+        try:
+            resp = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+            resp.content_length = reader.length
+            await resp.prepare(request)
+            try:
+                if reader.fd is not None and _plain_tcp(request):
+                    await sendfile_range(
+                        request.transport,  # type: ignore[arg-type]  # checked by _plain_tcp
+                        reader.fd,
+                        reader.position,
+                        reader.length,
+                        self._send_pool,
+                        SHARD_IDLE_TIMEOUT_S,
+                    )
+                else:
+                    await _send_range(resp, reader)
+            except (StorageError, OSError) as exc:  # TimeoutError is an OSError
+                # Headers are gone: only a cut connection tells the gateway the body is bad.
+                log.warning("shard stream failed: %s", exc)
+                if request.transport is not None:
+                    request.transport.abort()
+                return resp
+            await resp.write_eof()
+        finally:
+            await reader.close()
         return resp
 
     async def live(self, request: web.Request) -> web.StreamResponse:
@@ -335,6 +385,7 @@ class NodeServer:
             handler_args={"auto_decompress": False, "read_bufsize": 4 * 1024 * 1024},
         )
         app.on_shutdown.append(self._close_channels)
+        app.on_cleanup.append(self._stop_send_pool)
         p = proto.PREFIX
         app.router.add_get(p + "/channel", self.channel)
         app.router.add_put(p + "/shard/{drive}/{data_id:[0-9a-f]{32}}", self.put_shard)

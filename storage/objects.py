@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 
 from erasure.layout import Layout
 from storage.api import ObjectInfo, UploadBody, ns_to_datetime
 from storage.drive import Drive
 from storage.errors import BucketNotFound, DriveError, ObjectNotFound, StorageError
+from storage.part_reader import stream_range
 from storage.quorum import (
     Agreement,
     pick_readable,
@@ -27,7 +28,7 @@ from storage.quorum import (
 )
 from storage.records import ObjectRecord
 from storage.sets import ErasureSets, ObjectSet, each, new_id, outcomes
-from storage.streams import StagedShards, part_ref, stream_range, write_part
+from storage.streams import StagedShards, part_ref, write_part
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ class ErasureReader:
     def info(self) -> ObjectInfo:
         return self._info
 
-    def stream(self, start: int, end_inclusive: int) -> AsyncIterator[bytes | memoryview]:
+    def stream(self, start: int, end_inclusive: int) -> AsyncGenerator[bytes | memoryview, None]:
         more = self._more if any(c is None for c in self._copies) else None
         return stream_range(self._drives, self._copies, self._record, start, end_inclusive, more)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NoReturn
 
-from storage.drive import DriveInfo, ListRow, RowPage, ShardWriter
+from storage.drive import DriveInfo, ListRow, RowPage, ShardReader, ShardWriter
 from storage.errors import DriveError
 from storage.records import BucketRecord, ObjectRecord, PartRecord, UploadRecord
 
@@ -48,6 +48,9 @@ class OfflineDrive:
         self._fail()
 
     async def read_shard(self, data_id: str, offset: int, length: int) -> bytes:
+        self._fail()
+
+    async def open_shard(self, data_id: str, offset: int, length: int) -> ShardReader:
         self._fail()
 
     async def commit_object(self, record: ObjectRecord, staged: Sequence[str]) -> bool:

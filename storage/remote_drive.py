@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import ssl
 import time
@@ -24,11 +25,19 @@ from storage.drive import DriveInfo, ListRow, RowPage
 from storage.errors import DriveError, StorageError
 from storage.node_channel import Channels, NodeChannel
 from storage.records import BucketRecord, ObjectRecord, PartRecord, UploadRecord
+from storage.shard_connection import (
+    ResponseError,
+    ResponseHead,
+    ShardConnection,
+    ShardConnections,
+    request_bytes,
+)
 
 _R = TypeVar("_R")
 log = logging.getLogger(__name__)
 _END = object()
 LIVENESS_PROBES = 2  # unanswered probes in a row that make a node unresponsive
+_ERROR_BODY_LIMIT_BYTES = 64 * 1024
 
 
 class NodeUnresponsive(TimeoutError):
@@ -84,6 +93,7 @@ class NodeClient:
         self._pending: dict[str, list[_Call]] = {}
         self._batches: set[asyncio.Task[None]] = set()
         self._channels = Channels(self._open_channel)
+        self.shard_connections = ShardConnections(tls)  # GET's shard streams
 
     def ensure_up(self, base: str, name: str) -> None:
         if base in self.down:
@@ -234,6 +244,7 @@ class NodeClient:
         for task in [*self._probes.values(), *self._batches]:
             task.cancel()
         await self._channels.close()
+        self.shard_connections.close()
         if self._session is not None:
             await self._session.close()
         if self._probe_session is not None:
@@ -336,10 +347,78 @@ class RemoteShardWriter:
             await self._drive.call_raw("DELETE", self._drive.path("shard", self._data_id))
 
 
+class RemoteShardReader:
+    """One shard range streamed by the node in a single response, read block by block into
+    fresh buffers (``storage.shard_connection``: no copy besides the kernel's).
+
+    The socket is read only while a read waits (TCP's window pushes back on the node between
+    reads): memory per stream is the block being read. A read that waits longer than rpc_s
+    arms the node's liveness probe, as ``NodeClient.bounded`` does, but with a timer instead
+    of a task per read: a node that does not answer the probe fails the read at once (and is
+    marked down), a live one gets up to io_s.
+    """
+
+    def __init__(self, drive: RemoteDrive, conn: ShardConnection, length: int) -> None:
+        self._drive = drive
+        self._conn = conn
+        self._left = length
+        self._timer: asyncio.TimerHandle | None = None
+        self._probe: asyncio.Task[None] | None = None
+        self._deadline = 0.0
+
+    async def read(self, n: int) -> bytes | memoryview:
+        if n > self._left:
+            raise DriveError(f"{self._drive.name}: read past the shard range")
+        client = self._drive.client
+        buffer = memoryview(bytearray(n))
+        self._deadline = time.monotonic() + client.timeouts.io_s
+        self._timer = asyncio.get_running_loop().call_later(client.timeouts.rpc_s, self._stalled)
+        try:
+            await self._conn.read_into(buffer)
+        except (ResponseError, OSError) as exc:  # TimeoutError and NodeUnresponsive too
+            raise DriveError(f"{self._drive.name}: shard stream broke: {exc!r}") from exc
+        finally:
+            self._disarm()
+        self._left -= n
+        return buffer
+
+    def _stalled(self) -> None:
+        """No bytes for rpc_s: is the node still there?"""
+        self._timer = None
+        self._probe = asyncio.ensure_future(self._check())
+
+    async def _check(self) -> None:
+        client = self._drive.client
+        base = self._drive.base
+        if not await client.answers(base):
+            client.mark_down(base)
+            self._conn.fail(NodeUnresponsive(base))
+        elif time.monotonic() > self._deadline:
+            self._conn.fail(TimeoutError(f"{base}: no progress in {client.timeouts.io_s} s"))
+        else:
+            self._timer = asyncio.get_running_loop().call_later(
+                client.timeouts.rpc_s, self._stalled
+            )
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._probe is not None:
+            self._probe.cancel()
+            self._probe = None
+
+    async def close(self) -> None:
+        self._disarm()
+        # Read to its end, the connection serves the next stream; else it is cut.
+        self._drive.client.shard_connections.put(self._drive.address, self._conn)
+
+
 class RemoteDrive:
     def __init__(self, client: NodeClient, address: str, node: str, drive: str) -> None:
         self.client = client
         self.base = f"{client.scheme}://{address}"
+        self.address = address
         self.node = node
         self.drive = drive
 
@@ -425,6 +504,36 @@ class RemoteDrive:
             raise DriveError(f"{self.name}: {exc!r}") from exc
         assert isinstance(data, bytes)
         return data
+
+    async def open_shard(self, data_id: str, offset: int, length: int) -> RemoteShardReader:
+        path = self.path("shard", data_id) + f"?offset={offset}&length={length}"
+        self.client.ensure_up(self.base, self.name)
+        conns = self.client.shard_connections
+
+        async def start() -> tuple[ShardConnection, ResponseHead]:
+            while True:
+                conn, reused = await conns.get(self.address)
+                request = request_bytes(self.address, path, self.client.headers("GET", path))
+                try:
+                    return conn, await conn.head(request)
+                except (ResponseError, OSError):
+                    conn.close()
+                    if not reused:  # a kept-alive connection may have been closed by the node
+                        raise
+                except BaseException:
+                    conn.close()
+                    raise
+
+        try:
+            conn, head = await self.client.bounded(self.base, start())
+            if head.status != 200:
+                raise await _shard_error(conn, head, self.name)
+        except StorageError:
+            raise
+        except (TimeoutError, ResponseError, OSError) as exc:
+            self._unreachable(exc)
+            raise DriveError(f"{self.name}: {exc!r}") from exc
+        return RemoteShardReader(self, conn, min(head.content_length, length))
 
     async def commit_object(self, record: ObjectRecord, staged: Sequence[str]) -> bool:
         return await self._rpc("commit_object", bool, record=record, staged=list(staged))
@@ -529,6 +638,21 @@ async def _response_error(resp: aiohttp.ClientResponse, name: str) -> StorageErr
         doc = await resp.json(content_type=None)
     except (ValueError, aiohttp.ClientError):
         doc = {"error": "DriveError", "message": f"HTTP {resp.status}"}
+    return proto.error_from(doc, name)
+
+
+async def _shard_error(conn: ShardConnection, head: ResponseHead, name: str) -> StorageError:
+    """The error a node answered instead of a shard stream (a small JSON document)."""
+    doc: Any = {"error": "DriveError", "message": f"HTTP {head.status}"}
+    try:
+        if head.content_length <= _ERROR_BODY_LIMIT_BYTES:
+            body = memoryview(bytearray(head.content_length))
+            await conn.read_into(body)
+            doc = json.loads(bytes(body))
+    except (ValueError, ResponseError, OSError):
+        pass
+    finally:
+        conn.close()
     return proto.error_from(doc, name)
 
 

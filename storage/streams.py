@@ -1,5 +1,6 @@
-"""Erasure-coded shard streams: the write pipeline (body -> k+m shard files) and the read
-pipeline (k verified shards -> object bytes). The only module that touches shard bytes.
+"""Erasure-coded shard streams: the write pipeline (body -> k+m shard files) and the batch
+read of verified blocks (``ShardSource``, used by healing and scrubbing; a GET streams its
+shards through ``storage.part_reader``).
 
 Memory per request stays at a few blocks: one block is read and encoded while the previous one
 is being written; reads fetch a bounded batch of blocks per shard.
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -25,7 +26,6 @@ from storage.sets import ObjectSet, each
 
 log = logging.getLogger(__name__)
 
-READ_BATCH_BYTES = 8 * 1024 * 1024  # object bytes fetched per shard read round (2 per GET)
 INLINE_DECODE_BYTES = 256 * 1024  # parts this small are decoded on the event loop
 INLINE_ENCODE_BYTES = 64 * 1024  # ... and encoded there (a thread hop costs more)
 
@@ -325,11 +325,7 @@ class ShardSource:
 
     def span(self, first: int, last: int) -> tuple[int, int]:
         """Byte range [start, end) of framed blocks first..last in a shard file."""
-        start = self.layout.shard_block_offset(first)
-        end = self.layout.shard_block_offset(last) + self.layout.framed_block_size(
-            self.layout.block_len(self.part_size, last)
-        )
-        return start, end
+        return self.layout.shard_span(self.part_size, first, last)
 
     async def fetch(self, shard: int, first: int, last: int) -> list[memoryview]:
         """Verified payloads of blocks first..last of one shard."""
@@ -434,74 +430,6 @@ class ShardSource:
             n = self.layout.block_len(self.part_size, b)
             out.append(self.codec.decode({s: blocks[i] for s, blocks in got.items()}, n))
         return out
-
-
-async def stream_range(
-    drives: Sequence[Drive],
-    copies: Sequence[ObjectRecord | None],
-    record: ObjectRecord,
-    start: int,
-    end_inclusive: int,
-    more: MoreCopies | None = None,
-) -> AsyncIterator[bytes | memoryview]:
-    """Yield the object's bytes [start, end_inclusive], one verified block batch at a time.
-
-    The next batch is fetched while the current one is being sent (one batch of read-ahead).
-    ``more`` fetches the copies of drives not asked yet, when ``copies`` run short.
-    """
-    part_start = 0
-    for part_index, part in enumerate(record.parts):
-        part_end = part_start + part.size  # exclusive
-        if part_end <= start or part_start > end_inclusive or part.size == 0:
-            part_start = part_end
-            continue
-        layout = Layout(record.codec, record.k, record.m, record.block_size)
-        source = ShardSource(drives, copies, part_index, layout, part.size, more)
-        lo = max(start, part_start) - part_start
-        hi = min(end_inclusive, part_end - 1) - part_start
-        first, last = layout.blocks_for_range(part.size, lo, hi)
-        per_batch = max(1, READ_BATCH_BYTES // layout.block_size)
-        batches = [(b, min(b + per_batch - 1, last)) for b in range(first, last + 1, per_batch)]
-        ahead: asyncio.Task[list[list[bytes | memoryview]]] | None = None
-        try:
-            for n, (b0, b1) in enumerate(batches):
-                current = await ahead if ahead is not None else await source.block_pieces(b0, b1)
-                ahead = (
-                    asyncio.create_task(source.block_pieces(*batches[n + 1]))
-                    if n + 1 < len(batches)
-                    else None
-                )
-                for i, pieces in enumerate(current):
-                    block_start = (b0 + i) * layout.block_size
-                    for piece in _cut(pieces, max(lo - block_start, 0), hi - block_start + 1):
-                        yield piece
-        finally:
-            if ahead is not None:
-                ahead.cancel()
-                await asyncio.gather(ahead, return_exceptions=True)
-        part_start = part_end
-
-
-def _cut(
-    pieces: Sequence[bytes | memoryview], start: int, end: int
-) -> Iterator[bytes | memoryview]:
-    """The bytes [start, end) of the pieces' concatenation, as the pieces or views of them.
-
-    >>> [bytes(p) for p in _cut([b"abc", b"def", b"g"], 2, 5)]
-    [b'c', b'de']
-    >>> list(_cut([b"abc", b"def"], 0, 99))
-    [b'abc', b'def']
-    """
-    offset = 0
-    for piece in pieces:
-        n = len(piece)
-        a = max(start - offset, 0)
-        z = min(end - offset, n)
-        if a < z:
-            yield piece if (a, z) == (0, n) else memoryview(piece)[a:z]
-        offset += n
-        if offset >= end:
-            break
 
 
 def part_ref(number: int, staged: StagedShards, etag: str, checksums: dict[str, str]) -> PartRef:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from collections.abc import AsyncIterator
@@ -119,18 +120,20 @@ async def get_object(ctx: Ctx, op: GetObject) -> web.StreamResponse:
     start, end = (rng.start, rng.end) if rng else (0, info.size - 1)
     if rng is not None:
         headers["Content-Range"] = rng.content_range(info.size)
-    chunks = reader.stream(start, end)
-    # Fetch the first batch before the headers go out: too few readable shards is then a clean
-    # 503 ServiceUnavailable instead of a 200 whose body breaks off.
-    first = await anext(chunks, None)
-    length = end - start + 1
-    if first is not None and len(first) == length:  # small: headers and body in one write
-        return web.Response(status=206 if rng else 200, headers=headers, body=bytes(first))
-    resp = web.StreamResponse(status=206 if rng else 200, headers=headers)
-    resp.content_length = length
-    await resp.prepare(ctx.request)
-    await send_stream(ctx, resp, _prepend(first, chunks))
-    return resp
+    # Closed however the handler ends (a client gone mid-body cancels it): the shard streams
+    # it holds open to the nodes are closed with it.
+    async with contextlib.aclosing(reader.stream(start, end)) as chunks:
+        # Fetch the first block before the headers go out: too few readable shards is then a
+        # clean 503 ServiceUnavailable instead of a 200 whose body breaks off.
+        first = await anext(chunks, None)
+        length = end - start + 1
+        if first is not None and len(first) == length:  # small: headers and body in one write
+            return web.Response(status=206 if rng else 200, headers=headers, body=bytes(first))
+        resp = web.StreamResponse(status=206 if rng else 200, headers=headers)
+        resp.content_length = length
+        await resp.prepare(ctx.request)
+        await send_stream(ctx, resp, _prepend(first, chunks))
+        return resp
 
 
 async def _prepend(

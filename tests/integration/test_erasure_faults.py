@@ -444,8 +444,13 @@ def test_four_corrupt_shards_and_ranges(own_server: Server):
         == (mixed[MIB : MIB + chunk])
     )
 
-    # A fifth bad shard in the same block leaves fewer than k good ones for that block.
+    # Five bad shards, but at most two in any one block: every block still has k good shards
+    # (a bad block condemns that block of its shard, not the shard's other blocks).
     flip(shards[1], payload_offset(0))
+    assert get(own_server, "rot", "obj") == body
+    # Five bad shards in the same block leave fewer than k good ones for that block.
+    for index in (2, 4, 5):
+        flip(shards[index], payload_offset(0, within=7))
     assert_unavailable(own_server, "rot", "obj")
 
 

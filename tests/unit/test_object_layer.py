@@ -90,7 +90,7 @@ def test_round_trip_and_degraded_reads(env: Any, size: int) -> None:
         assert info.etag == hashlib.md5(data).hexdigest()
         assert await read_all(storage, "bkt", "k") == data
         for d in set_drives(storage, drives, "bkt", "k")[:2]:  # m = 2 drives fail
-            d.broken = {"read_shard", "get_versions"}
+            d.broken = {"open_shard", "get_versions"}
         assert await read_all(storage, "bkt", "k") == data
 
     run(go())
@@ -114,7 +114,7 @@ def test_reads_start_from_the_k_data_drives(env: Any, size: int) -> None:
         assert [by_shard[s].calls["get_versions"] for s in range(6)] == [1, 1, 1, 1, 0, 0]
         # Two data shards unreadable (shard files gone, inline rows unreadable): the parity
         # drives are asked and the read still succeeds.
-        broken = "read_shard" if size > PARAMS.inline_threshold else "get_versions"
+        broken = "open_shard" if size > PARAMS.inline_threshold else "get_versions"
         for s in (0, 1):
             by_shard[s].broken = {broken}
         assert await read_all(storage, "bkt", "k") == data
