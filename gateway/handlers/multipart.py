@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from aiohttp import web
 
 from gateway import checksums, s3xml
@@ -74,10 +76,15 @@ async def upload_part_copy(ctx: Ctx, op: UploadPartCopy) -> web.StreamResponse:
     rng = copy_range_within(op.source_range, size, header) if op.source_range else None
     start, end = (rng.start, rng.end) if rng else (0, size - 1)
     algorithms = [upload.checksum_algorithm] if upload.checksum_algorithm else []
-    body = CopyBody(reader.stream(start, end), algorithms)
-    part = await ctx.storage.multipart.upload_part(
-        op.bucket, op.key, op.upload_id, op.part_number, body, end - start + 1
-    )
+    async with contextlib.aclosing(reader.stream(start, end)) as chunks:  # see copy_object
+        part = await ctx.storage.multipart.upload_part(
+            op.bucket,
+            op.key,
+            op.upload_id,
+            op.part_number,
+            CopyBody(chunks, algorithms),
+            end - start + 1,
+        )
     xml = s3xml.copy_part_result_xml(part.etag, part.last_modified, part.checksums or None)
     return xml_response(xml)
 

@@ -253,7 +253,9 @@ async def copy_object(ctx: Ctx, op: CopyObject) -> web.StreamResponse:
     await check_conditional_write(ctx, op.bucket, op.key)
     wanted = checksums.requested_checksums(ctx.headers)
     algorithms = list(wanted) or list(info.checksums)
-    body = CopyBody(reader.stream(0, info.size - 1), algorithms)
-    new = await ctx.storage.objects.put_object(op.bucket, op.key, body, info.size, metadata)
+    # Closed on the way out, so a failed copy closes the source's shard streams at once.
+    async with contextlib.aclosing(reader.stream(0, info.size - 1)) as chunks:
+        body = CopyBody(chunks, algorithms)
+        new = await ctx.storage.objects.put_object(op.bucket, op.key, body, info.size, metadata)
     xml = s3xml.copy_object_result_xml(new.etag, new.last_modified, new.checksums or None)
     return web.Response(body=xml, content_type="application/xml")
