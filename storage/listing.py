@@ -91,6 +91,18 @@ def merge_set_rows(
     return out
 
 
+def batch_size(max_keys: int) -> int:
+    """Entries per drive call for a page of ``max_keys``: one more than the page, so that a
+    full page and whether it is truncated come from one fill of each set (a batch of exactly
+    ``max_keys`` made every full page a second round of drive calls, for one entry). At
+    least 100, so that small pages still read ahead.
+
+    >>> batch_size(1000), batch_size(150), batch_size(1)
+    (1001, 151, 100)
+    """
+    return max(max_keys + 1, 100)
+
+
 def skips_on_drive(delimiter: str) -> bool:
     """Whether the drives can skip-scan common prefixes of ``delimiter`` (one that is only
     U+10FFFF characters has no upper bound to seek to; such listings are merged flat).
@@ -324,14 +336,14 @@ class ErasureListing:
     def __init__(self, sets: ErasureSets, batch: int | None = None) -> None:
         self.sets = sets
         self.readers = [[0] for _ in sets.sets]  # per set: the drive asked for rows
-        self.batch = batch  # entries per drive call; None: max-keys + 1 within [100, 1000]
+        self.batch = batch  # entries per drive call; None: batch_size(max-keys)
 
     async def list_objects(
         self, bucket: str, prefix: str, delimiter: str, after: str, max_keys: int
     ) -> ListPage:
         if after and common_prefix(after, prefix, delimiter) == after:
             after += _AFTER_ALL  # continuing after a common prefix: skip everything under it
-        batch = self.batch or min(max(max_keys + 1, 100), 1000)
+        batch = self.batch or batch_size(max_keys)
         k = self.sets.params.k
         skip = delimiter if skips_on_drive(delimiter) else ""
         k_first = reads_from_k(k, self.sets.params.m)
