@@ -207,8 +207,7 @@ def list_objects_v1_xml(
     if encoding_type is not None:
         _add(root, "EncodingType", encoding_type)
     _add(root, "IsTruncated", _bool(is_truncated))
-    _add_listing(root, contents, common_prefixes, encode)
-    return _serialize(root)
+    return _serialize(root, _listing_text(contents, common_prefixes, encode))
 
 
 def list_objects_v2_xml(
@@ -247,8 +246,7 @@ def list_objects_v2_xml(
     if encoding_type is not None:
         _add(root, "EncodingType", encoding_type)
     _add(root, "IsTruncated", _bool(is_truncated))
-    _add_listing(root, contents, common_prefixes, encode)
-    return _serialize(root)
+    return _serialize(root, _listing_text(contents, common_prefixes, encode))
 
 
 def copy_object_result_xml(
@@ -534,22 +532,50 @@ def _add_owner(parent: ET.Element, tag: str, owner: Owner) -> None:
     _add(element, "DisplayName", owner.display_name)
 
 
-def _add_listing(
-    root: ET.Element,
-    contents: Sequence[ObjectEntry],
-    common_prefixes: Sequence[str],
-    encode: _Encode,
-) -> None:
+def _listing_text(
+    contents: Sequence[ObjectEntry], common_prefixes: Sequence[str], encode: _Encode
+) -> str:
+    """The ``<Contents>`` and ``<CommonPrefixes>`` of a listing as XML text: what ElementTree
+    writes for the same elements (a property test checks), at a tenth of its CPU for a
+    1000-key page (a SubElement per field, then its serializer walking them)."""
+    parts = []
     for entry in contents:
-        element = ET.SubElement(root, "Contents")
-        _add(element, "Key", encode(entry.key))
-        _add(element, "LastModified", _timestamp(entry.last_modified))
-        _add(element, "ETag", _quote_etag(entry.etag))
-        _add(element, "Size", str(entry.size))
-        if entry.owner is not None:
-            _add_owner(element, "Owner", entry.owner)
-        _add(element, "StorageClass", entry.storage_class)
-    _add_common_prefixes(root, common_prefixes, encode)
+        owner = "" if entry.owner is None else _owner_text(entry.owner)
+        parts.append(
+            f"<Contents><Key>{_escape(encode(entry.key))}</Key>"
+            f"<LastModified>{_timestamp(entry.last_modified)}</LastModified>"
+            f"<ETag>{_escape(_quote_etag(entry.etag))}</ETag><Size>{entry.size}</Size>{owner}"
+            f"<StorageClass>{_escape(entry.storage_class)}</StorageClass></Contents>"
+        )
+    for prefix in common_prefixes:
+        parts.append(f"<CommonPrefixes><Prefix>{_escape(encode(prefix))}</Prefix></CommonPrefixes>")
+    return "".join(parts)
+
+
+def _owner_text(owner: Owner) -> str:
+    return (
+        f"<Owner><ID>{_escape(owner.id)}</ID>"
+        f"<DisplayName>{_escape(owner.display_name)}</DisplayName></Owner>"
+    )
+
+
+def _escape(text: str) -> str:
+    """Element text as ``_serialize`` writes it: ElementTree's escaping (only & < >), then
+    ``_char_refs`` (needed only by a string with a non-printable character: cheap to rule out).
+    """
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    if "<" in text:
+        text = text.replace("<", "&lt;")
+    if ">" in text:
+        text = text.replace(">", "&gt;")
+    return text if text.isprintable() else _char_refs(text)
+
+
+def _char_refs(text: str) -> str:
+    """Characters XML cannot carry as references, lone surrogates as U+FFFD (module docstring)."""
+    text = _NOT_XML_CHARS.sub("\ufffd", text)
+    return _NEEDS_CHAR_REF.sub(lambda match: f"&#x{ord(match[0]):X};", text)
 
 
 def _add_common_prefixes(root: ET.Element, prefixes: Sequence[str], encode: _Encode) -> None:
@@ -571,19 +597,24 @@ def _add_checksums(
         _add(parent, "ChecksumType", _checked(checksum_type, CHECKSUM_TYPES))
 
 
-def _serialize(root: ET.Element) -> bytes:
-    text = ET.tostring(root, encoding="unicode", short_empty_elements=False)
-    # ElementTree escapes only & < > in text; the characters below can only come from text.
-    text = _NOT_XML_CHARS.sub("\ufffd", text)
-    text = _NEEDS_CHAR_REF.sub(lambda match: f"&#x{ord(match[0]):X};", text)
+def _serialize(root: ET.Element, children_text: str = "") -> bytes:
+    """The document: ``root``, with ``children_text`` (already XML) after its child elements."""
+    # ElementTree escapes only & < > in text; the characters _char_refs replaces can only come
+    # from text. ``children_text`` is written by ``_escape``, which does both.
+    text = _char_refs(ET.tostring(root, encoding="unicode", short_empty_elements=False))
+    if children_text:
+        end = len(root.tag) + 3  # short_empty_elements=False: the text ends with </tag>
+        text = text[:-end] + children_text + text[-end:]
     return XML_PROLOG + text.encode("utf-8")
 
 
 def _timestamp(when: datetime) -> str:
     """``datetime(2026, 11, 29, 17, 0, 0, 123456, UTC)`` -> ``"2026-11-29T17:00:00.123Z"``."""
-    if when.utcoffset() is None:
-        raise ValueError(f"naive datetime {when!r}: pass a timezone-aware one")
-    return when.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+    if when.tzinfo is not UTC:
+        if when.utcoffset() is None:
+            raise ValueError(f"naive datetime {when!r}: pass a timezone-aware one")
+        when = when.astimezone(UTC)
+    return when.isoformat(timespec="milliseconds")[:-6] + "Z"  # "+00:00" -> "Z"
 
 
 def _quote_etag(etag: str) -> str:
