@@ -34,8 +34,8 @@ class RowPage:
     """One drive's listing page in wire form, or only its digest.
 
     ``fields`` is the rows flattened (key, version id, mod time, size, etag, key, ...) or None
-    when only the digest was asked for. ``digest`` is the SHA-256 of the page's canonical
-    encoding (``storage.index.page_digest``): equal digests mean equal pages, so a set whose
+    when only the digest was asked for. ``digest`` is the SHA-256 of the page's versions in
+    order (``storage.index.page_digest``): equal digests mean equal pages, so a set whose
     drives agree needs the rows of one drive only.
     """
 

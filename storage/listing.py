@@ -119,10 +119,11 @@ def agreed_rows(pages: Sequence[RowPage | None], reader: int, k: int) -> list[Li
 
     ``pages[i]`` is drive i's page (None: no answer); ``pages[reader]`` carries the rows.
     Equivalence with ``merge_set_rows`` over the same pages: let A be the answering drives,
-    |A| >= k, all with page P (equal SHA-256 digests of the canonical encoding). Every version
-    in P is then held by |A| >= k drives, so for every key its newest version is readable and
-    is the one listed (nothing is undecidable). Either every page in A is full (horizon = the
-    last key of P, which bounds every row of P, P being sorted) or none is (no horizon). So
+    |A| >= k, all with page P (equal digests: the same versions in the same order, a version
+    being the same record on every drive, see ``page_digest``). Every version in P is then
+    held by |A| >= k drives, so for every key its newest version is readable and is the one
+    listed (nothing is undecidable). Either every page in A is full (horizon = the last key
+    of P, which bounds every row of P, P being sorted) or none is (no horizon). So
     the merge yields the first row of each key of P, P being sorted by key then newest first:
     exactly what is returned here.
 
@@ -137,8 +138,8 @@ def agreed_rows(pages: Sequence[RowPage | None], reader: int, k: int) -> list[Li
     that the listing they yield is the full merge's, for this and for any common head.
 
     >>> from storage.index import page_digest
-    >>> f = ["a", "v2", 2, 1, "e", "a", "v1", 1, 1, "e", "b", "v1", 1, 1, "e"]
-    >>> full = RowPage(page_digest(f), 3, "b", f)
+    >>> rows = [("a", "v2", 2, 1, "e"), ("a", "v1", 1, 1, "e"), ("b", "v1", 1, 1, "e")]
+    >>> full = RowPage(page_digest(rows), 3, "b", [f for row in rows for f in row])
     >>> digest_only = RowPage(full.digest, 3, "b", None)
     >>> [(r.key, r.version_id) for r in agreed_rows([full, digest_only, None], 0, 2) or []]
     [('a', 'v2'), ('b', 'v1')]
@@ -183,8 +184,8 @@ def agreed_prefix(pages: Sequence[RowPage | None], k: int) -> list[ListRow]:
 
     >>> from storage.index import page_digest
     >>> def page(*keys: str) -> RowPage:
-    ...     f: list[str | int] = [x for key in keys for x in (key, "v1", 1, 1, "e")]
-    ...     return RowPage(page_digest(f), len(keys), keys[-1], f)
+    ...     rows = [(key, "v1", 1, 1, "e") for key in keys]
+    ...     return RowPage(page_digest(rows), len(keys), keys[-1], [f for r in rows for f in r])
     >>> [r.key for r in agreed_prefix([page("a/1", "b", "c/1"), page("a/1", "b", "c/2")], 2)]
     ['a/1', 'b']
     >>> agreed_prefix([page("a/1"), None], 2)
