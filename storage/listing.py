@@ -360,29 +360,42 @@ class ErasureListing:
             heads = [(row.key, i) for i, c in enumerate(cursors) if (row := await c.peek())]
             if not heads:
                 break
+            heads.sort()
             if len(objects) + len(prefixes) >= max_keys:
                 # max-keys=0 asks for an empty page, not truncated and without a marker (S3).
                 truncated = max_keys > 0
                 break
-            key, i = min(heads)
-            row = cursors[i].pop()
-            cp = common_prefix(key, prefix, delimiter)
-            if cp is not None:
-                if not prefixes or prefixes[-1] != cp:
-                    prefixes.append(cp)
-                for c in cursors:
-                    c.seek_past(cp)
-                last = cp
-                continue
-            objects.append(
-                ListedObject(
-                    key=row.key,
-                    size=row.size,
-                    etag=row.etag,
-                    last_modified=ns_to_datetime(row.mod_time_ns),
-                )
-            )
-            last = row.key
+            # The smallest head, then the rest of its set's buffered rows below the next set's
+            # head in the same pass (seek_past only raises the other sets' heads).
+            cursor = cursors[heads[0][1]]
+            bound = heads[1][0] if len(heads) > 1 else None
+            row = cursor.pop()
+            while True:
+                cp = common_prefix(row.key, prefix, delimiter)
+                if cp is not None:
+                    if not prefixes or prefixes[-1] != cp:
+                        prefixes.append(cp)
+                    for c in cursors:
+                        c.seek_past(cp)
+                    last = cp
+                else:
+                    objects.append(
+                        ListedObject(
+                            key=row.key,
+                            size=row.size,
+                            etag=row.etag,
+                            last_modified=ns_to_datetime(row.mod_time_ns),
+                        )
+                    )
+                    last = row.key
+                buffer = cursor.buffer
+                if (
+                    not buffer
+                    or len(objects) + len(prefixes) >= max_keys
+                    or (bound is not None and buffer[0].key >= bound)
+                ):
+                    break
+                row = buffer.popleft()
         if not objects and not prefixes:
             from storage.buckets import ErasureBuckets
 
