@@ -11,22 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from storage.api import ListedObject
 from storage.records import BucketRecord, ObjectRecord, PartRecord, UploadRecord
 
-
-@dataclass(frozen=True, slots=True)
-class ListRow:
-    """One version as listing sees it (no inline data, no user metadata)."""
-
-    key: str
-    version_id: str
-    mod_time_ns: int
-    size: int
-    etag: str
-
-    @property
-    def order(self) -> tuple[int, str]:
-        return (self.mod_time_ns, self.version_id)
+# A drive's listing row is the object a page lists: one class, so a page is the rows the
+# merge picked, not a copy of each.
+ListRow = ListedObject
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
-from storage.api import ListedObject, ListPage, ns_to_datetime
+from storage.api import ListedObject, ListPage
 from storage.drive import Drive, ListRow, RowPage
 from storage.errors import QuorumNotReached
 from storage.index import prefix_end
@@ -379,14 +379,7 @@ class ErasureListing:
                         c.seek_past(cp)
                     last = cp
                 else:
-                    objects.append(
-                        ListedObject(
-                            key=row.key,
-                            size=row.size,
-                            etag=row.etag,
-                            last_modified=ns_to_datetime(row.mod_time_ns),
-                        )
-                    )
+                    objects.append(row)
                     last = row.key
                 buffer = cursor.buffer
                 if (
