@@ -28,6 +28,8 @@ from storage.index import prefix_end
 from storage.quorum import reads_from_k
 from storage.sets import ErasureSets, each
 
+MAX_BATCH = 1001  # entries per drive call: S3's largest page (max-keys 1000) and one more
+
 # Seeking past "photos/" lists keys after "photos/" + this: later than any real key under it.
 _AFTER_ALL = "\U0010ffff" * 4
 
@@ -95,12 +97,13 @@ def batch_size(max_keys: int) -> int:
     """Entries per drive call for a page of ``max_keys``: one more than the page, so that a
     full page and whether it is truncated come from one fill of each set (a batch of exactly
     ``max_keys`` made every full page a second round of drive calls, for one entry). At
-    least 100, so that small pages still read ahead.
+    least 100, so that small pages still read ahead; at most S3's largest page (1000) + 1,
+    which bounds a drive's answer.
 
-    >>> batch_size(1000), batch_size(150), batch_size(1)
-    (1001, 151, 100)
+    >>> batch_size(1000), batch_size(150), batch_size(1), batch_size(5000)
+    (1001, 151, 100, 1001)
     """
-    return max(max_keys + 1, 100)
+    return min(max(max_keys + 1, 100), MAX_BATCH)
 
 
 def skips_on_drive(delimiter: str) -> bool:
