@@ -36,7 +36,8 @@ class RowPage:
 
     def rows(self) -> list[ListRow]:
         f = self.fields or []
-        return [ListRow(*f[i : i + 5]) for i in range(0, len(f), 5)]  # type: ignore[arg-type]
+        # One column slice each, not a slice per row.
+        return list(map(ListRow, f[0::5], f[1::5], f[2::5], f[3::5], f[4::5]))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)
