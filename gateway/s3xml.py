@@ -30,7 +30,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Final
+from typing import Final, Protocol
 from urllib.parse import quote_plus
 
 import defusedxml.ElementTree as SafeET
@@ -81,16 +81,28 @@ class Owner:
     display_name: str
 
 
+class ListedEntry(Protocol):
+    """One ``<Contents>`` of a listing (``storage.api.ListedObject`` is one: the listing
+    writes the storage layer's objects as they are, 1000 of them a page)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def last_modified(self) -> datetime: ...
+    @property
+    def etag(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+
+
 @dataclass(frozen=True, slots=True)
 class ObjectEntry:
-    """One ``<Contents>`` of a listing. ``owner`` is written only when set (v2: fetch-owner)."""
+    """A ``ListedEntry`` as a plain value."""
 
     key: str
     last_modified: datetime
     etag: str
     size: int
-    storage_class: str = "STANDARD"
-    owner: Owner | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,10 +197,11 @@ def list_objects_v1_xml(
     encoding_type: EncodingType | None,
     is_truncated: bool,
     next_marker: str | None,
-    contents: Sequence[ObjectEntry],
+    contents: Sequence[ListedEntry],
     common_prefixes: Sequence[str],
+    owner: Owner | None = None,
 ) -> bytes:
-    """ListObjects (v1) ``<ListBucketResult>``.
+    """ListObjects (v1) ``<ListBucketResult>``; ``owner``, when given, in every Contents.
 
     With ``encoding_type="url"``, Prefix, Marker, NextMarker, Delimiter, every Key and every
     CommonPrefixes/Prefix are URL-encoded (S3's documented list for v1). ``next_marker`` is
@@ -207,8 +220,7 @@ def list_objects_v1_xml(
     if encoding_type is not None:
         _add(root, "EncodingType", encoding_type)
     _add(root, "IsTruncated", _bool(is_truncated))
-    _add_listing(root, contents, common_prefixes, encode)
-    return _serialize(root)
+    return _serialize(root, _listing_text(contents, common_prefixes, encode, owner))
 
 
 def list_objects_v2_xml(
@@ -219,13 +231,15 @@ def list_objects_v2_xml(
     delimiter: str | None,
     encoding_type: EncodingType | None,
     is_truncated: bool,
-    contents: Sequence[ObjectEntry],
+    contents: Sequence[ListedEntry],
     common_prefixes: Sequence[str],
     continuation_token: str | None = None,
     next_continuation_token: str | None = None,
     start_after: str | None = None,
+    owner: Owner | None = None,
 ) -> bytes:
-    """ListObjectsV2 ``<ListBucketResult>``; KeyCount = len(contents) + len(common_prefixes).
+    """ListObjectsV2 ``<ListBucketResult>``; KeyCount = len(contents) + len(common_prefixes);
+    ``owner``, when given (fetch-owner), in every Contents.
 
     With ``encoding_type="url"``, Prefix, Delimiter, StartAfter, every Key and every
     CommonPrefixes/Prefix are URL-encoded; continuation tokens are opaque and never encoded.
@@ -247,8 +261,7 @@ def list_objects_v2_xml(
     if encoding_type is not None:
         _add(root, "EncodingType", encoding_type)
     _add(root, "IsTruncated", _bool(is_truncated))
-    _add_listing(root, contents, common_prefixes, encode)
-    return _serialize(root)
+    return _serialize(root, _listing_text(contents, common_prefixes, encode, owner))
 
 
 def copy_object_result_xml(
@@ -534,22 +547,53 @@ def _add_owner(parent: ET.Element, tag: str, owner: Owner) -> None:
     _add(element, "DisplayName", owner.display_name)
 
 
-def _add_listing(
-    root: ET.Element,
-    contents: Sequence[ObjectEntry],
+def _listing_text(
+    contents: Sequence[ListedEntry],
     common_prefixes: Sequence[str],
     encode: _Encode,
-) -> None:
+    owner: Owner | None = None,
+) -> str:
+    """The ``<Contents>`` and ``<CommonPrefixes>`` of a listing as XML text: what ElementTree
+    writes for the same elements (a property test checks), at a tenth of its CPU for a
+    1000-key page (a SubElement per field, then its serializer walking them)."""
+    owner_text = "" if owner is None else _owner_text(owner)
+    parts = []
     for entry in contents:
-        element = ET.SubElement(root, "Contents")
-        _add(element, "Key", encode(entry.key))
-        _add(element, "LastModified", _timestamp(entry.last_modified))
-        _add(element, "ETag", _quote_etag(entry.etag))
-        _add(element, "Size", str(entry.size))
-        if entry.owner is not None:
-            _add_owner(element, "Owner", entry.owner)
-        _add(element, "StorageClass", entry.storage_class)
-    _add_common_prefixes(root, common_prefixes, encode)
+        parts.append(
+            f"<Contents><Key>{_escape(encode(entry.key))}</Key>"
+            f"<LastModified>{_timestamp(entry.last_modified)}</LastModified>"
+            f"<ETag>{_escape(_quote_etag(entry.etag))}</ETag><Size>{entry.size}</Size>"
+            f"{owner_text}<StorageClass>STANDARD</StorageClass></Contents>"
+        )
+    for prefix in common_prefixes:
+        parts.append(f"<CommonPrefixes><Prefix>{_escape(encode(prefix))}</Prefix></CommonPrefixes>")
+    return "".join(parts)
+
+
+def _owner_text(owner: Owner) -> str:
+    return (
+        f"<Owner><ID>{_escape(owner.id)}</ID>"
+        f"<DisplayName>{_escape(owner.display_name)}</DisplayName></Owner>"
+    )
+
+
+def _escape(text: str) -> str:
+    """Element text as ``_serialize`` writes it: ElementTree's escaping (only & < >), then
+    ``_char_refs`` (needed only by a string with a non-printable character: cheap to rule out).
+    """
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    if "<" in text:
+        text = text.replace("<", "&lt;")
+    if ">" in text:
+        text = text.replace(">", "&gt;")
+    return text if text.isprintable() else _char_refs(text)
+
+
+def _char_refs(text: str) -> str:
+    """Characters XML cannot carry as references, lone surrogates as U+FFFD (module docstring)."""
+    text = _NOT_XML_CHARS.sub("\ufffd", text)
+    return _NEEDS_CHAR_REF.sub(lambda match: f"&#x{ord(match[0]):X};", text)
 
 
 def _add_common_prefixes(root: ET.Element, prefixes: Sequence[str], encode: _Encode) -> None:
@@ -571,19 +615,24 @@ def _add_checksums(
         _add(parent, "ChecksumType", _checked(checksum_type, CHECKSUM_TYPES))
 
 
-def _serialize(root: ET.Element) -> bytes:
-    text = ET.tostring(root, encoding="unicode", short_empty_elements=False)
-    # ElementTree escapes only & < > in text; the characters below can only come from text.
-    text = _NOT_XML_CHARS.sub("\ufffd", text)
-    text = _NEEDS_CHAR_REF.sub(lambda match: f"&#x{ord(match[0]):X};", text)
+def _serialize(root: ET.Element, children_text: str = "") -> bytes:
+    """The document: ``root``, with ``children_text`` (already XML) after its child elements."""
+    # ElementTree escapes only & < > in text; the characters _char_refs replaces can only come
+    # from text. ``children_text`` is written by ``_escape``, which does both.
+    text = _char_refs(ET.tostring(root, encoding="unicode", short_empty_elements=False))
+    if children_text:
+        end = len(root.tag) + 3  # short_empty_elements=False: the text ends with </tag>
+        text = text[:-end] + children_text + text[-end:]
     return XML_PROLOG + text.encode("utf-8")
 
 
 def _timestamp(when: datetime) -> str:
     """``datetime(2026, 11, 29, 17, 0, 0, 123456, UTC)`` -> ``"2026-11-29T17:00:00.123Z"``."""
-    if when.utcoffset() is None:
-        raise ValueError(f"naive datetime {when!r}: pass a timezone-aware one")
-    return when.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+    if when.tzinfo is not UTC:
+        if when.utcoffset() is None:
+            raise ValueError(f"naive datetime {when!r}: pass a timezone-aware one")
+        when = when.astimezone(UTC)
+    return when.isoformat(timespec="milliseconds")[:-6] + "Z"  # "+00:00" -> "Z"
 
 
 def _quote_etag(etag: str) -> str:

@@ -101,10 +101,23 @@ class ObjectReader(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ListedObject:
+    """One version as listing sees it (no inline data, no user metadata): a drive's listing
+    row (``storage.drive.ListRow``), and an object of a page, which lists the rows it picked."""
+
     key: str
+    version_id: str
+    mod_time_ns: int
     size: int
     etag: str
-    last_modified: datetime
+
+    @property
+    def order(self) -> tuple[int, str]:
+        """Last-writer-wins order of versions: newer mod time, then larger version id."""
+        return (self.mod_time_ns, self.version_id)
+
+    @property
+    def last_modified(self) -> datetime:
+        return ns_to_datetime(self.mod_time_ns)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,22 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from storage.api import ListedObject
 from storage.records import BucketRecord, ObjectRecord, PartRecord, UploadRecord
 
-
-@dataclass(frozen=True, slots=True)
-class ListRow:
-    """One version as listing sees it (no inline data, no user metadata)."""
-
-    key: str
-    version_id: str
-    mod_time_ns: int
-    size: int
-    etag: str
-
-    @property
-    def order(self) -> tuple[int, str]:
-        return (self.mod_time_ns, self.version_id)
+# A drive's listing row is the object a page lists: one class, so a page is the rows the
+# merge picked, not a copy of each.
+ListRow = ListedObject
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +24,8 @@ class RowPage:
     """One drive's listing page in wire form, or only its digest.
 
     ``fields`` is the rows flattened (key, version id, mod time, size, etag, key, ...) or None
-    when only the digest was asked for. ``digest`` is the SHA-256 of the page's canonical
-    encoding (``storage.index.page_digest``): equal digests mean equal pages, so a set whose
+    when only the digest was asked for. ``digest`` is the SHA-256 of the page's versions in
+    order (``storage.index.page_digest``): equal digests mean equal pages, so a set whose
     drives agree needs the rows of one drive only.
     """
 
@@ -46,7 +36,8 @@ class RowPage:
 
     def rows(self) -> list[ListRow]:
         f = self.fields or []
-        return [ListRow(*f[i : i + 5]) for i in range(0, len(f), 5)]  # type: ignore[arg-type]
+        # One column slice each, not a slice per row.
+        return list(map(ListRow, f[0::5], f[1::5], f[2::5], f[3::5], f[4::5]))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +36,10 @@ from storage.records import (
 )
 
 INDEX_FORMAT_VERSION = 1
+# A listing row, and what a drive that sends only its page digest reads: enough to tell
+# versions apart (page_digest) and to cut a full page after a whole key (Index._list_rows).
+ROW_COLUMNS = ("key", "version_id", "mod_time_ns", "size", "etag")
+DIGEST_COLUMNS = ROW_COLUMNS[:3]
 MAX_BATCH = 256  # writes per group commit
 
 log = logging.getLogger(__name__)
@@ -81,16 +85,22 @@ def prefix_end(prefix: str) -> str | None:
     return None
 
 
-def page_digest(fields: list[str | int]) -> str:
-    """SHA-256 of a listing page's canonical encoding (JSON of the flattened rows, ASCII).
+def page_digest(rows: Sequence[Sequence[str | int]]) -> str:
+    """SHA-256 of a listing page's versions: the JSON (ASCII) of each row's key and version id,
+    flattened. Rows are (key, version id, ...) in page order.
 
-    Every drive encodes the same rows to the same bytes, so equal digests mean equal pages
-    (up to a SHA-256 collision; key names are chosen by clients, so no weaker hash).
+    A version id names one record: the same version carries the same mod time, size and ETag
+    on every drive (records.py), and the exact merge (``storage.listing.merge_set_rows``) also
+    tells versions apart by key and version id only. So equal digests mean equal pages (up to
+    a SHA-256 collision; key names are chosen by clients, so no weaker hash), and a drive that
+    only sends its digest reads and encodes two columns per row, not five.
 
-    >>> page_digest(["a", "v1", 1, 0, "e"])[:16]
-    'aeedfa0d434f5a47'
+    >>> page_digest([("a", "v1", 1, 0, "e")]) == page_digest([("a", "v1")])
+    True
+    >>> page_digest([("a", "v1")])[:16]
+    '9746ca0b87d320fc'
     """
-    text = json.dumps(fields, separators=(",", ":"))
+    text = json.dumps([f for row in rows for f in row[:2]], separators=(",", ":"))
     return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
@@ -337,15 +347,20 @@ class Index:
         return self.write(op, durable=False, after=unlink)
 
     def _list_rows(
-        self, bucket: str, prefix: str, after: str, limit: int
-    ) -> list[tuple[str, str, int, int, str]]:
+        self,
+        bucket: str,
+        prefix: str,
+        after: str,
+        limit: int,
+        columns: Sequence[str] = ROW_COLUMNS,
+    ) -> list[tuple[Any, ...]]:
+        """Rows of ``columns`` (ROW_COLUMNS or DIGEST_COLUMNS) in listing order, from the
+        narrow ``objects_listing`` index."""
         lower = max(prefix, after)
         upper = prefix_end(prefix) if prefix else None
         op = ">" if after >= prefix and after else ">="
-        sql = (
-            f"SELECT key, version_id, mod_time_ns, size, etag FROM objects"
-            f" WHERE bucket=? AND key {op} ?"
-        )
+        select = ", ".join(columns)
+        sql = f"SELECT {select} FROM objects WHERE bucket=? AND key {op} ?"
         args: list[object] = [bucket, lower]
         if upper is not None:
             sql += " AND key < ?"
@@ -354,14 +369,14 @@ class Index:
         args.append(limit)
         with self._read_lock:
             db = self._reader
-            found: list[tuple[str, str, int, int, str]] = db.execute(sql, args).fetchall()
+            found: list[tuple[Any, ...]] = db.execute(sql, args).fetchall()
             if len(found) == limit:
                 # A full page ends with all versions of its last key: cut after the newest
                 # ones, a merge would see only a partial write of that key and miss the
                 # older version that is readable (the caller continues after that key).
                 key, version_id, mod_time_ns = found[-1][:3]
                 found += db.execute(
-                    "SELECT key, version_id, mod_time_ns, size, etag FROM objects"
+                    f"SELECT {select} FROM objects"
                     " WHERE bucket=? AND key=? AND (mod_time_ns < ?"
                     " OR (mod_time_ns = ? AND version_id < ?))"
                     " ORDER BY mod_time_ns DESC, version_id DESC",
@@ -370,8 +385,14 @@ class Index:
             return found
 
     def _skip_rows(
-        self, bucket: str, prefix: str, delimiter: str, after: str, limit: int
-    ) -> list[tuple[str, str, int, int, str]]:
+        self,
+        bucket: str,
+        prefix: str,
+        delimiter: str,
+        after: str,
+        limit: int,
+        columns: Sequence[str] = ROW_COLUMNS,
+    ) -> list[tuple[Any, ...]]:
         """The newest row of each of the first ``limit`` entries after ``after``: an entry is
         a key without ``delimiter`` after ``prefix``, or the first key of a common prefix,
         whose other keys are then skipped with one B-tree seek (no row of them is read).
@@ -401,7 +422,7 @@ class Index:
                         ORDER BY key LIMIT 1)
                 FROM walk WHERE k IS NOT NULL
                 LIMIT :limit)
-            SELECT o.key, o.version_id, o.mod_time_ns, o.size, o.etag
+            SELECT {", ".join("o." + c for c in columns)}
             FROM walk CROSS JOIN objects AS o ON o.bucket = :bucket AND o.key = walk.k
             ORDER BY o.key, o.mod_time_ns DESC, o.version_id DESC"""
         args = {
@@ -432,19 +453,20 @@ class Index:
     ) -> RowPage:
         """``list_versions`` as a RowPage; with a ``delimiter``, a skip-scan page instead: one
         row per entry (``_skip_rows``). A delimiter of only U+10FFFF characters has no upper
-        bound to seek to (``prefix_end``): the caller lists such a bucket flat."""
+        bound to seek to (``prefix_end``): the caller lists such a bucket flat. Without
+        ``rows`` only the digest's columns are read."""
+        columns = ROW_COLUMNS if rows else DIGEST_COLUMNS
         if delimiter:
             if prefix_end(delimiter) is None:
                 raise ValueError("a skip-scan delimiter needs an upper bound (prefix_end)")
-            found = self._skip_rows(bucket, prefix, delimiter, after, limit)
+            found = self._skip_rows(bucket, prefix, delimiter, after, limit, columns)
         else:
-            found = self._list_rows(bucket, prefix, after, limit)
-        fields: list[str | int] = [f for r in found for f in r]
+            found = self._list_rows(bucket, prefix, after, limit, columns)
         return RowPage(
-            digest=page_digest(fields),
+            digest=page_digest(found),
             count=len(found),
             last_key=found[-1][0] if found else None,
-            fields=fields if rows else None,
+            fields=[f for r in found for f in r] if rows else None,
         )
 
     # Multipart -------------------------------------------------------------------------------

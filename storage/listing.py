@@ -21,12 +21,14 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
-from storage.api import ListedObject, ListPage, ns_to_datetime
+from storage.api import ListedObject, ListPage
 from storage.drive import Drive, ListRow, RowPage
 from storage.errors import QuorumNotReached
 from storage.index import prefix_end
 from storage.quorum import reads_from_k
 from storage.sets import ErasureSets, each
+
+MAX_BATCH = 1001  # entries per drive call: S3's largest page (max-keys 1000) and one more
 
 # Seeking past "photos/" lists keys after "photos/" + this: later than any real key under it.
 _AFTER_ALL = "\U0010ffff" * 4
@@ -91,6 +93,19 @@ def merge_set_rows(
     return out
 
 
+def batch_size(max_keys: int) -> int:
+    """Entries per drive call for a page of ``max_keys``: one more than the page, so that a
+    full page and whether it is truncated come from one fill of each set (a batch of exactly
+    ``max_keys`` made every full page a second round of drive calls, for one entry). At
+    least 100, so that small pages still read ahead; at most S3's largest page (1000) + 1,
+    which bounds a drive's answer.
+
+    >>> batch_size(1000), batch_size(150), batch_size(1), batch_size(5000)
+    (1001, 151, 100, 1001)
+    """
+    return min(max(max_keys + 1, 100), MAX_BATCH)
+
+
 def skips_on_drive(delimiter: str) -> bool:
     """Whether the drives can skip-scan common prefixes of ``delimiter`` (one that is only
     U+10FFFF characters has no upper bound to seek to; such listings are merged flat).
@@ -107,10 +122,11 @@ def agreed_rows(pages: Sequence[RowPage | None], reader: int, k: int) -> list[Li
 
     ``pages[i]`` is drive i's page (None: no answer); ``pages[reader]`` carries the rows.
     Equivalence with ``merge_set_rows`` over the same pages: let A be the answering drives,
-    |A| >= k, all with page P (equal SHA-256 digests of the canonical encoding). Every version
-    in P is then held by |A| >= k drives, so for every key its newest version is readable and
-    is the one listed (nothing is undecidable). Either every page in A is full (horizon = the
-    last key of P, which bounds every row of P, P being sorted) or none is (no horizon). So
+    |A| >= k, all with page P (equal digests: the same versions in the same order, a version
+    being the same record on every drive, see ``page_digest``). Every version in P is then
+    held by |A| >= k drives, so for every key its newest version is readable and is the one
+    listed (nothing is undecidable). Either every page in A is full (horizon = the last key
+    of P, which bounds every row of P, P being sorted) or none is (no horizon). So
     the merge yields the first row of each key of P, P being sorted by key then newest first:
     exactly what is returned here.
 
@@ -125,8 +141,8 @@ def agreed_rows(pages: Sequence[RowPage | None], reader: int, k: int) -> list[Li
     that the listing they yield is the full merge's, for this and for any common head.
 
     >>> from storage.index import page_digest
-    >>> f = ["a", "v2", 2, 1, "e", "a", "v1", 1, 1, "e", "b", "v1", 1, 1, "e"]
-    >>> full = RowPage(page_digest(f), 3, "b", f)
+    >>> rows = [("a", "v2", 2, 1, "e"), ("a", "v1", 1, 1, "e"), ("b", "v1", 1, 1, "e")]
+    >>> full = RowPage(page_digest(rows), 3, "b", [f for row in rows for f in row])
     >>> digest_only = RowPage(full.digest, 3, "b", None)
     >>> [(r.key, r.version_id) for r in agreed_rows([full, digest_only, None], 0, 2) or []]
     [('a', 'v2'), ('b', 'v1')]
@@ -171,8 +187,8 @@ def agreed_prefix(pages: Sequence[RowPage | None], k: int) -> list[ListRow]:
 
     >>> from storage.index import page_digest
     >>> def page(*keys: str) -> RowPage:
-    ...     f: list[str | int] = [x for key in keys for x in (key, "v1", 1, 1, "e")]
-    ...     return RowPage(page_digest(f), len(keys), keys[-1], f)
+    ...     rows = [(key, "v1", 1, 1, "e") for key in keys]
+    ...     return RowPage(page_digest(rows), len(keys), keys[-1], [f for r in rows for f in r])
     >>> [r.key for r in agreed_prefix([page("a/1", "b", "c/1"), page("a/1", "b", "c/2")], 2)]
     ['a/1', 'b']
     >>> agreed_prefix([page("a/1"), None], 2)
@@ -324,14 +340,14 @@ class ErasureListing:
     def __init__(self, sets: ErasureSets, batch: int | None = None) -> None:
         self.sets = sets
         self.readers = [[0] for _ in sets.sets]  # per set: the drive asked for rows
-        self.batch = batch  # entries per drive call; None: max-keys + 1 within [100, 1000]
+        self.batch = batch  # entries per drive call; None: batch_size(max-keys)
 
     async def list_objects(
         self, bucket: str, prefix: str, delimiter: str, after: str, max_keys: int
     ) -> ListPage:
         if after and common_prefix(after, prefix, delimiter) == after:
             after += _AFTER_ALL  # continuing after a common prefix: skip everything under it
-        batch = self.batch or min(max(max_keys + 1, 100), 1000)
+        batch = self.batch or batch_size(max_keys)
         k = self.sets.params.k
         skip = delimiter if skips_on_drive(delimiter) else ""
         k_first = reads_from_k(k, self.sets.params.m)
@@ -347,29 +363,35 @@ class ErasureListing:
             heads = [(row.key, i) for i, c in enumerate(cursors) if (row := await c.peek())]
             if not heads:
                 break
+            heads.sort()
             if len(objects) + len(prefixes) >= max_keys:
                 # max-keys=0 asks for an empty page, not truncated and without a marker (S3).
                 truncated = max_keys > 0
                 break
-            key, i = min(heads)
-            row = cursors[i].pop()
-            cp = common_prefix(key, prefix, delimiter)
-            if cp is not None:
-                if not prefixes or prefixes[-1] != cp:
-                    prefixes.append(cp)
-                for c in cursors:
-                    c.seek_past(cp)
-                last = cp
-                continue
-            objects.append(
-                ListedObject(
-                    key=row.key,
-                    size=row.size,
-                    etag=row.etag,
-                    last_modified=ns_to_datetime(row.mod_time_ns),
-                )
-            )
-            last = row.key
+            # The smallest head, then the rest of its set's buffered rows below the next set's
+            # head in the same pass (seek_past only raises the other sets' heads).
+            cursor = cursors[heads[0][1]]
+            bound = heads[1][0] if len(heads) > 1 else None
+            row = cursor.pop()
+            while True:
+                cp = common_prefix(row.key, prefix, delimiter)
+                if cp is not None:
+                    if not prefixes or prefixes[-1] != cp:
+                        prefixes.append(cp)
+                    for c in cursors:
+                        c.seek_past(cp)
+                    last = cp
+                else:
+                    objects.append(row)
+                    last = row.key
+                buffer = cursor.buffer
+                if (
+                    not buffer
+                    or len(objects) + len(prefixes) >= max_keys
+                    or (bound is not None and buffer[0].key >= bound)
+                ):
+                    break
+                row = buffer.popleft()
         if not objects and not prefixes:
             from storage.buckets import ErasureBuckets
 

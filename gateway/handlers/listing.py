@@ -12,7 +12,6 @@ from gateway.context import Ctx
 from gateway.errors import InvalidArgument
 from gateway.handlers.common import xml_response
 from gateway.operations import ListObjects, ListObjectsV2
-from storage.api import ListPage
 
 
 def encode_token(key: str) -> str:
@@ -33,14 +32,8 @@ def decode_token(token: str) -> str:
         ) from None
 
 
-def _entries(ctx: Ctx, page: ListPage, fetch_owner: bool) -> list[s3xml.ObjectEntry]:
-    owner = s3xml.Owner(ctx.config.owner_id, ctx.config.owner_name) if fetch_owner else None
-    return [
-        s3xml.ObjectEntry(
-            key=o.key, last_modified=o.last_modified, etag=o.etag, size=o.size, owner=owner
-        )
-        for o in page.objects
-    ]
+def _owner(ctx: Ctx) -> s3xml.Owner:
+    return s3xml.Owner(ctx.config.owner_id, ctx.config.owner_name)
 
 
 async def list_objects_v1(ctx: Ctx, op: ListObjects) -> web.StreamResponse:
@@ -56,8 +49,9 @@ async def list_objects_v1(ctx: Ctx, op: ListObjects) -> web.StreamResponse:
         encoding_type=op.encoding_type,
         is_truncated=page.is_truncated,
         next_marker=page.next_marker if op.delimiter else None,
-        contents=_entries(ctx, page, fetch_owner=True),
+        contents=page.objects,
         common_prefixes=page.common_prefixes,
+        owner=_owner(ctx),
     )
     return xml_response(body)
 
@@ -77,10 +71,11 @@ async def list_objects_v2(ctx: Ctx, op: ListObjectsV2) -> web.StreamResponse:
         delimiter=op.delimiter,
         encoding_type=op.encoding_type,
         is_truncated=page.is_truncated,
-        contents=_entries(ctx, page, fetch_owner=op.fetch_owner),
+        contents=page.objects,
         common_prefixes=page.common_prefixes,
         continuation_token=op.continuation_token,
         next_continuation_token=encode_token(page.next_marker) if page.next_marker else None,
         start_after=op.start_after,
+        owner=_owner(ctx) if op.fetch_owner else None,
     )
     return xml_response(body)

@@ -161,3 +161,50 @@ def test_skip_scan_listing_is_the_rule(
     event(f"pages differ: {'some' if calls['list_page (rows)'] else 'none'}")
     event(f"exact merges: {'some' if calls['list_versions'] else 'none'}")
     event(f"entries: {min(len(want), 10)}")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    keys=st.dictionaries(st.text(ALPHABET, min_size=1, max_size=5), st.integers(0, 2), max_size=30),
+    sets_count=st.integers(1, 3),
+    prefix=st.sampled_from(["", "a", "a/"]),
+    delimiter=st.sampled_from(["", "/", "b/", "\U0010ffff"]),
+    after=st.one_of(st.just(""), st.text(ALPHABET, max_size=3)),
+    max_keys=st.integers(1, 5),
+    batch=st.integers(1, 4),
+)
+def test_sets_merge_in_key_order(
+    drives: list[IndexDrive],
+    keys: dict[str, int],
+    sets_count: int,
+    prefix: str,
+    delimiter: str,
+    after: str,
+    max_keys: int,
+    batch: int,
+) -> None:
+    """Several sets (each key in one of them, on all of its drives): pages merge the sets'
+    rows in key order, a common prefix once even when its keys are in several sets."""
+    n = 2  # k=1, m=1
+    set_drives = drives[: n * sets_count]
+    for i, drive in enumerate(set_drives):
+        load(drive, [(key, "v1") for key, s in keys.items() if s % sets_count == i // n])
+        drive.down = False
+    params = ECParams(codec="isal", k=1, m=1, block_size=1024, inline_threshold=1024)
+    listing = ErasureListing(ErasureSets("test", cast(list[Drive], set_drives), params), batch)
+
+    async def list_all() -> list[str]:
+        got: list[str] = []
+        marker = after
+        for _ in range(200):
+            page = await listing.list_objects("b", prefix, delimiter, marker, max_keys)
+            got += sorted([o.key for o in page.objects] + page.common_prefixes)
+            if not page.is_truncated:
+                return got
+            assert page.next_marker is not None
+            marker = page.next_marker
+        raise AssertionError("the listing does not end")
+
+    if not expected(sorted(keys), prefix, delimiter, after):
+        return  # an empty listing asks for the bucket (ErasureBuckets): not what is tested
+    assert asyncio.run(list_all()) == expected(sorted(keys), prefix, delimiter, after)

@@ -16,7 +16,7 @@ import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.compat import HTTPHeaders
 from botocore.config import Config
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from mypy_boto3_s3 import S3Client
 
@@ -30,6 +30,8 @@ WHEN = datetime(2026, 11, 29, 17, 0, 0, tzinfo=UTC)
 _NOT_XML = "".join(chr(c) for c in range(0x20) if chr(c) not in "\t\n\r") + "\ufffe\uffff"
 xml_keys = st.text(st.characters(codec="utf-8", exclude_characters=_NOT_XML), min_size=1)
 any_keys = st.text(st.characters(codec="utf-8"), min_size=1)
+# Every code point, lone surrogates included (echoed non-UTF-8 request bytes).
+any_text = st.text(st.characters(exclude_categories=()))
 
 SETTINGS = settings(max_examples=150, deadline=None)
 
@@ -192,3 +194,65 @@ def test_boto3_complete_requests_parse_back(s3: FakeS3, parts: list[tuple[int, s
         s3xml.CompletedPart(number, etag, {} if crc is None else {"CRC32C": crc})
         for number, etag, crc in parts
     ]
+
+
+def _utf8(text: str) -> bool:
+    return not any(0xD800 <= ord(c) <= 0xDFFF for c in text)
+
+
+def _listing_by_element_tree(
+    contents: list[ObjectEntry], prefixes: list[str], url: bool, owner: s3xml.Owner | None
+) -> bytes:
+    """The listing as ElementTree writes it, one SubElement per field (the reference for
+    ``s3xml._listing_text``, which writes the entries as text)."""
+    import xml.etree.ElementTree as ET
+
+    encode = s3xml._encoder("url" if url else None)
+    root = ET.Element("ListBucketResult", xmlns=s3xml.S3_NAMESPACE)
+    ET.SubElement(root, "Name").text = "b"
+    for entry in contents:
+        element = ET.SubElement(root, "Contents")
+        ET.SubElement(element, "Key").text = encode(entry.key)
+        ET.SubElement(element, "LastModified").text = s3xml._timestamp(entry.last_modified)
+        ET.SubElement(element, "ETag").text = s3xml._quote_etag(entry.etag)
+        ET.SubElement(element, "Size").text = str(entry.size)
+        if owner is not None:
+            owned = ET.SubElement(element, "Owner")
+            ET.SubElement(owned, "ID").text = owner.id
+            ET.SubElement(owned, "DisplayName").text = owner.display_name
+        ET.SubElement(element, "StorageClass").text = "STANDARD"
+    for prefix in prefixes:
+        ET.SubElement(ET.SubElement(root, "CommonPrefixes"), "Prefix").text = encode(prefix)
+    return s3xml._serialize(root)
+
+
+@SETTINGS
+@given(
+    entries=st.lists(
+        st.tuples(
+            any_text,
+            st.datetimes(timezones=st.just(UTC)),
+            any_text,
+            st.integers(0, 2**63),
+        ),
+        max_size=4,
+    ),
+    prefixes=st.lists(any_text, max_size=3),
+    url=st.booleans(),
+    owner=st.none() | st.tuples(any_text, any_text),
+)
+def test_listing_text_is_what_element_tree_writes(
+    entries: list[tuple[str, datetime, str, int]],
+    prefixes: list[str],
+    url: bool,
+    owner: tuple[str, str] | None,
+):
+    if url:  # URL-encoding takes UTF-8 text (keys are): no lone surrogates
+        assume(all(_utf8(key) for key, *_ in entries) and all(_utf8(p) for p in prefixes))
+    contents = [ObjectEntry(*entry) for entry in entries]
+    owned = None if owner is None else s3xml.Owner(*owner)
+    root = s3xml._root("ListBucketResult")
+    s3xml._add(root, "Name", "b")
+    text = s3xml._listing_text(contents, prefixes, s3xml._encoder("url" if url else None), owned)
+    want = _listing_by_element_tree(contents, prefixes, url, owned)
+    assert s3xml._serialize(root, text) == want

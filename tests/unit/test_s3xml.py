@@ -154,8 +154,8 @@ def test_location(s3: FakeS3, region: str, expected: str | None):
     assert answer.get("LocationConstraint") == expected
 
 
-def _entries(keys: list[str], owner: Owner | None = None) -> list[ObjectEntry]:
-    return [ObjectEntry(key, WHEN, f"etag{i}", i * 10, owner=owner) for i, key in enumerate(keys)]
+def _entries(keys: list[str]) -> list[ObjectEntry]:
+    return [ObjectEntry(key, WHEN, f"etag{i}", i * 10) for i, key in enumerate(keys)]
 
 
 def test_list_objects_v1_url_encoded(s3: FakeS3):
@@ -169,7 +169,8 @@ def test_list_objects_v1_url_encoded(s3: FakeS3):
         encoding_type="url",
         is_truncated=True,
         next_marker="été 😀",
-        contents=_entries(KEYS, OWNER),
+        contents=_entries(KEYS),
+        owner=OWNER,
         common_prefixes=["x y|", "ü|"],
     )
     _prolog_and_namespace(body, "ListBucketResult")
@@ -266,7 +267,8 @@ def test_list_objects_v2_raw_with_owner(s3: FakeS3):
         delimiter=None,
         encoding_type=None,
         is_truncated=False,
-        contents=_entries(KEYS, OWNER),
+        contents=_entries(KEYS),
+        owner=OWNER,
         common_prefixes=[],
     )
     for absent in (b"ContinuationToken", b"StartAfter", b"Delimiter", b"EncodingType"):
