@@ -183,23 +183,29 @@ class PartReader:
         skipped: set[int] = set()  # shards whose block b is bad
         while len(got) < k:
             await self._fill(b, skipped)
-            for s, stream in list(self.streams.items()):
-                if s in got or s in skipped:
-                    continue
-                try:
-                    got[s] = await stream.block(b)
-                except BitrotError as exc:
+            # All shards' block b at once: local drives read in parallel threads, and every
+            # node connection is drained while the others' bytes arrive.
+            asked = [(s, st) for s, st in self.streams.items() if s not in got and s not in skipped]
+            results = await asyncio.gather(
+                *(stream.block(b) for _, stream in asked), return_exceptions=True
+            )
+            for (s, stream), result in zip(asked, results, strict=True):
+                if isinstance(result, BitrotError):
                     self.rotten[s] += 1
                     if self.rotten[s] >= ROTTEN_BLOCKS_DROP:
-                        self._failed(s, exc)
+                        self._failed(s, result)
                         await self._close_stream(s)
                     else:
-                        log.warning("degraded read: shard %d: %s", s, exc)
-                        record_degraded_read(stream.drive, exc)
+                        log.warning("degraded read: shard %d: %s", s, result)
+                        record_degraded_read(stream.drive, result)
                         skipped.add(s)
-                except StorageError as exc:
-                    self._failed(s, exc)
+                elif isinstance(result, StorageError):
+                    self._failed(s, result)
                     await self._close_stream(s)
+                elif isinstance(result, BaseException):
+                    raise result
+                else:
+                    got[s] = result
         self.next_block += 1
         if b < self.last:
             for s in sorted(self.streams, key=lambda s: (s >= k, s))[k:]:
