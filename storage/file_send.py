@@ -65,7 +65,9 @@ async def sendfile_range(
         raise NotImplementedError("transport has no socket")
     write_buffer_size = getattr(transport, "get_write_buffer_size", lambda: 0)
     deadline = time.monotonic() + idle_timeout_s
-    while write_buffer_size():  # headers still queued: they go first
+    # The headers still queued go first. They normally left at once; only a full socket
+    # buffer (a peer not reading) keeps them, which a short poll covers without a callback.
+    while write_buffer_size():
         if time.monotonic() > deadline:
             raise TimeoutError("peer took no bytes")
         await asyncio.sleep(0.001)

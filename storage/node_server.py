@@ -126,14 +126,15 @@ async def _splice_shard(request: web.Request, writer: LocalShardWriter, length: 
     read yet from the socket into the shard file inside the kernel (storage.splice), in a
     thread of its own. The HTTP parser never sees those bytes, so the connection cannot
     carry another request: the caller's response must close it."""
-    sock = request.transport.get_extra_info("socket") if request.transport else None
-    assert sock is not None  # checked by _spliceable
+    transport = request.transport
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    assert transport is not None and sock is not None  # checked by _spliceable
     buffered: list[bytes] = []
     while chunk := request.content.read_nowait():  # what aiohttp has read already
         buffered.append(chunk)
     # Synchronously after draining (which may have resumed reading): from here on only the
     # splice reads this socket.
-    request.transport.pause_reading()  # type: ignore[union-attr]
+    transport.pause_reading()
     sock_fd = os.dup(sock.fileno())  # the thread's own: closing the transport frees nothing
     try:
         received = sum(map(len, buffered))

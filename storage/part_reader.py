@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import AsyncGenerator, Iterator, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Sequence
 
 from erasure import framing
 from erasure.codec import Codec, get_codec
@@ -22,7 +22,10 @@ from storage.drive import Drive, ShardReader
 from storage.errors import BitrotError, DriveError, QuorumNotReached, StorageError
 from storage.metrics import record_degraded_read
 from storage.records import ObjectRecord
-from storage.streams import INLINE_DECODE_BYTES, MoreCopies
+from storage.streams import INLINE_DECODE_BYTES
+
+# Every drive's copy of the version being read, once the rest of the drives were asked.
+MoreCopies = Callable[[], Awaitable[Sequence[ObjectRecord | None]]]
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,11 @@ import asyncio
 import contextlib
 import errno
 import fcntl
+import functools
 import os
 import select
 import socket
-import struct
+import sys
 import termios
 import threading
 import time
@@ -89,7 +90,7 @@ def socket_to_file(sock_fd: int, file_fd: int, count: int, idle_s: float) -> int
 
 def _buffered(sock_fd: int) -> int:
     """Bytes waiting in the socket's receive queue (SIOCINQ)."""
-    return struct.unpack("i", fcntl.ioctl(sock_fd, termios.FIONREAD, b"\0\0\0\0"))[0]  # type: ignore[no-any-return]
+    return int.from_bytes(fcntl.ioctl(sock_fd, termios.FIONREAD, bytes(4)), sys.byteorder)
 
 
 def _drain(read_end: int, file_fd: int, n: int) -> None:
@@ -114,21 +115,25 @@ def in_own_thread(fn: Callable[[], _T]) -> asyncio.Future[_T]:
     loop = asyncio.get_running_loop()
     future: asyncio.Future[_T] = loop.create_future()
 
-    def settle(result: _T | None, exc: BaseException | None) -> None:
-        if future.done():
-            return
-        if exc is not None:
-            future.set_exception(exc)
-        else:
-            future.set_result(result)  # type: ignore[arg-type]
-
     def run() -> None:
         try:
-            outcome: tuple[_T | None, BaseException | None] = (fn(), None)
+            result = fn()
         except BaseException as exc:  # handed to the awaiting task
-            outcome = (None, exc)
+            deliver = functools.partial(_settle_exception, future, exc)
+        else:
+            deliver = functools.partial(_settle_result, future, result)
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile (shutdown)
-            loop.call_soon_threadsafe(settle, *outcome)
+            loop.call_soon_threadsafe(deliver)
 
     threading.Thread(target=run, name="huimin-splice", daemon=True).start()
     return future
+
+
+def _settle_result(future: asyncio.Future[_T], result: _T) -> None:
+    if not future.done():  # not cancelled meanwhile
+        future.set_result(result)
+
+
+def _settle_exception(future: asyncio.Future[_T], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)

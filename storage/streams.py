@@ -30,10 +30,6 @@ INLINE_DECODE_BYTES = 256 * 1024  # parts this small are decoded on the event lo
 INLINE_ENCODE_BYTES = 64 * 1024  # ... and encoded there (a thread hop costs more)
 
 
-# Every drive's copy of the version being read, once the rest of the drives were asked.
-MoreCopies = Callable[[], Awaitable[Sequence[ObjectRecord | None]]]
-
-
 @dataclass(frozen=True, slots=True)
 class EncodedBlock:
     """One block's framed shards by shard index, each as the pieces to write: (hash, payload),
@@ -304,7 +300,6 @@ class ShardSource:
         part_index: int,
         layout: Layout,
         part_size: int,
-        more: MoreCopies | None = None,
     ) -> None:
         self.layout = layout
         self.part_size = part_size
@@ -315,8 +310,6 @@ class ShardSource:
         self._add_holders(copies)
         self.part_index = part_index
         self.bad: set[int] = set()  # shard indexes that failed; never retried in this stream
-        # The copies of the drives not asked yet (a read that started from k drives only).
-        self._more = more
 
     def _add_holders(self, copies: Sequence[ObjectRecord | None]) -> None:
         for drive, rec in zip(self.drives, copies, strict=True):
@@ -358,24 +351,10 @@ class ShardSource:
 
     async def blocks(self, first: int, last: int) -> list[bytes]:
         """Decoded object bytes of blocks first..last (each a full block)."""
-        return [
-            p[0] if len(p) == 1 and isinstance(p[0], bytes) else b"".join(p)
-            for p in await self.block_pieces(first, last)
-        ]
-
-    async def block_pieces(self, first: int, last: int) -> list[list[bytes | memoryview]]:
-        """Object bytes of blocks first..last, each block as the pieces that make it up: on the
-        healthy path the data shards' payloads themselves (systematic code: no decode, no copy,
-        no thread hop), else the decoded block."""
         got = await self._gather(first, last)
-        pieces = self._data_pieces(got, first, last)
-        if pieces is not None:
-            return pieces
         if self.part_size <= INLINE_DECODE_BYTES:
-            decoded = self._decode(got, first, last)  # tiny: cheaper than a thread hop
-        else:
-            decoded = await asyncio.to_thread(self._decode, got, first, last)
-        return [[block] for block in decoded]
+            return self._decode(got, first, last)  # tiny: cheaper than a thread hop
+        return await asyncio.to_thread(self._decode, got, first, last)
 
     async def _gather(self, first: int, last: int) -> dict[int, list[memoryview]]:
         """Verified payloads of blocks first..last from k shards, data shards first."""
@@ -390,10 +369,6 @@ class ShardSource:
                 for s in sorted(self.holders, key=lambda s: (s >= k, s))
                 if s not in self.bad and s not in tried
             ]
-            if len(candidates) < need and self._more is not None:
-                more, self._more = self._more, None
-                self._add_holders(await more())
-                continue
             batch = candidates[:need]
             if len(batch) < need:
                 raise QuorumNotReached(f"only {len(got) + len(batch)} of {k} shards readable")
@@ -411,18 +386,6 @@ class ShardSource:
                 else:
                     got[s] = r
         return got
-
-    def _data_pieces(
-        self, got: dict[int, list[memoryview]], first: int, last: int
-    ) -> list[list[bytes | memoryview]] | None:
-        out: list[list[bytes | memoryview]] = []
-        for i, b in enumerate(range(first, last + 1)):
-            n = self.layout.block_len(self.part_size, b)
-            pieces = self.codec.data_pieces({s: blocks[i] for s, blocks in got.items()}, n)
-            if pieces is None:
-                return None
-            out.append(list(pieces))
-        return out
 
     def _decode(self, got: dict[int, list[memoryview]], first: int, last: int) -> list[bytes]:
         out = []
