@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -68,9 +67,9 @@ class NodeChannel:
     async def _read(self) -> None:
         try:
             async for msg in self._ws:
-                if msg.type not in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT):
+                if msg.type != aiohttp.WSMsgType.BINARY:
                     break
-                doc = json.loads(msg.data)
+                doc = proto.decode_message(msg.data)
                 answer = self._waiting.pop(doc["id"], None)
                 if answer is not None and not answer.done():
                     answer.set_result(doc["results"])

@@ -85,10 +85,6 @@ def _rpc_table() -> dict[str, Rpc]:
     }
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
-
-
 async def _receive_shard(request: web.Request, writer: LocalShardWriter) -> int:
     """Copy the request body to ``writer``; the number of bytes received.
 
@@ -242,7 +238,7 @@ class NodeServer:
         self._channels.add(ws)
         try:
             async for msg in ws:
-                if msg.type not in (WSMsgType.BINARY, WSMsgType.TEXT):
+                if msg.type != WSMsgType.BINARY:
                     break
                 task = asyncio.create_task(self._answer(ws, msg.data))
                 running.add(task)
@@ -262,16 +258,16 @@ class NodeServer:
     async def _stop_send_pool(self, app: web.Application) -> None:
         self._send_pool.shutdown(wait=False, cancel_futures=True)
 
-    async def _answer(self, ws: web.WebSocketResponse, message: str | bytes) -> None:
+    async def _answer(self, ws: web.WebSocketResponse, message: bytes) -> None:
         try:
-            batch_id, calls = proto.decode_batch(json.loads(message))
+            batch_id, calls = proto.decode_batch(proto.decode_message(message))
         except ValueError as exc:
             log.warning("malformed batch on node channel: %s", exc)
             await ws.close()
             return
         results = await asyncio.gather(*(self._call(*c) for c in calls))
         if not ws.closed:
-            await ws.send_str(_dumps({"id": batch_id, "results": results}))
+            await ws.send_bytes(proto.encode_message({"id": batch_id, "results": results}))
 
     async def _call(self, drive_name: str, method: str, args: dict[str, Any]) -> dict[str, Any]:
         drive = self.drives.get(drive_name)

@@ -71,3 +71,61 @@ def test_errors_cross_the_wire_by_name() -> None:
     unknown = proto.error_from({"error": "SomethingElse", "message": "x"}, "n1/d1")
     assert type(unknown) is errors.DriveError
     assert "n1/d1" in str(unknown)
+
+
+def test_channel_messages_carry_bytes_raw() -> None:
+    doc = {
+        "id": 3,
+        "calls": [["d1", "commit_object", {"record": {"inline": b"\x00" * 5, "metadata": {}}}]],
+        "more": [bytearray(b"ab"), memoryview(b"xyz"), b""],
+    }
+    message = proto.encode_message(doc)
+    assert message.endswith(b"\x00" * 5 + b"abxyz")  # raw, after the JSON
+    assert proto.decode_message(message) == {
+        "id": 3,
+        "calls": [["d1", "commit_object", {"record": {"inline": b"\x00" * 5, "metadata": {}}}]],
+        "more": [b"ab", b"xyz", b""],
+    }
+
+
+def test_records_with_inline_shards_cross_the_channel() -> None:
+    record = ObjectRecord(
+        bucket="b", key="k", version_id="v", mod_time_ns=5, size=3, etag="e", codec="isal",
+        k=8, m=4, block_size=1 << 20, shard_index=7, parts=(PartRef(1, 3, "e", None, {}),),
+        metadata={"x-amz-meta-att": "1"}, checksums={}, inline=bytes(range(256)) * 512,
+    )  # fmt: skip
+    message = proto.encode_batch([("d1", "commit_object", proto.to_json({"record": record}))], 1)
+    _, calls = proto.decode_batch(proto.decode_message(message))
+    assert proto.object_record(calls[0][2]["record"]) == record
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        b"",
+        b"HMC1",
+        "text",
+        b"XXXX\x02\x00\x00\x00{}",
+        b"HMC1\xff\x00\x00\x00{}",  # JSON longer than the message
+        b"HMC1\x02\x00\x00\x00{]",
+        b'HMC1\x11\x00\x00\x00{"\\u0000":[0,9]}ab',  # blob beyond the message
+        b'HMC1\x12\x00\x00\x00{"\\u0000":[-1,1]}ab',
+        b'HMC1\x10\x00\x00\x00{"\\u0000":"xy"}ab',
+        b'HMC1\x17\x00\x00\x00{"\\u0000":[0,1],"a":1}ab',
+    ],
+)
+def test_malformed_channel_messages_are_refused(message: bytes) -> None:
+    with pytest.raises(ValueError):
+        proto.decode_message(message)
+
+
+def test_only_bytes_go_raw() -> None:
+    with pytest.raises(TypeError):
+        proto.encode_message({"x": object()})
+
+
+def test_empty_bytes_cross_the_channel() -> None:
+    assert proto.decode_message(proto.encode_message({"a": b"", "b": [b""]})) == {
+        "a": b"",
+        "b": [b""],
+    }
