@@ -178,12 +178,11 @@ def embedded(
                 shutil.rmtree(work, ignore_errors=True)
 
 
-def _huimin(*args: str, env: Mapping[str, str] | None = None) -> str:
+def _huimin(*args: str) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "huimin", *args],
         capture_output=True,
         text=True,
-        env=dict(env) if env is not None else None,
         timeout=180,
         check=False,
     )
@@ -271,20 +270,22 @@ def cluster(
     """
     work = None if data_dir is not None else Path(tempfile.mkdtemp(prefix="huimin-bench-cl-"))
     folder = (data_dir or (work / "cluster" if work else Path())).resolve()
-    env = {
-        k: v
-        for k, v in {**os.environ, **server_env}.items()
-        if k not in ("HUIMIN_ROOT_ACCESS_KEY", "HUIMIN_ROOT_SECRET_KEY")
-    }
-    env["HUIMIN_REGION"] = region
-    up = ("cluster", "up", "--topology", str(topology), "--data", str(folder),
-          "--gateways", str(gateways))  # fmt: skip
+    # On top of our environment without its HUIMIN_* settings (see daemons.spawn_detached).
+    env = {**server_env, "HUIMIN_REGION": region}
+
+    def up() -> None:
+        # In this process, not through `huimin cluster up`: the CLI hands its processes no
+        # HUIMIN_* variables (their config files rule), and --server-env must reach them.
+        from huimin import cluster as cluster_ops
+
+        cluster_ops.up(folder, topology, gateways=gateways, env=env)
+
     if prepare is not None:
         if not (folder / "root-credentials.json").exists():
-            _huimin(*up, env=env)
+            up()
             _huimin("cluster", "down", "--data", str(folder))
         prepare(folder)
-    _huimin(*up, env=env)
+    up()
     try:
         root = json.loads((folder / "root-credentials.json").read_text())
         credentials = Credentials(root["access_key"], root["secret_key"], region)

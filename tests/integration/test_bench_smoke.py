@@ -185,3 +185,20 @@ def test_bench_cluster_target(tmp_path: Path) -> None:
     # Both nodes are back and the cluster was brought down afterwards.
     state = tmp_path / "cluster" / "cluster.json"
     assert not state.exists()
+
+
+@pytest.mark.skipif(not cluster_available(), reason="huimin cluster is not there yet")
+def test_bench_server_env_reaches_every_cluster_process(tmp_path: Path) -> None:
+    """``--server-env`` settings reach the cluster's gateway and nodes (``huimin cluster up``
+    on its own hands them none: their config files rule)."""
+    from bench import servers
+
+    topology = Path(__file__).parents[2] / "topologies" / "local.toml"
+    env = {"HUIMIN_INLINE_THRESHOLD_BYTES": "0"}
+    with servers.cluster(tmp_path / "c", topology, 1, env, "us-east-1", lambda _: None) as target:
+        procs = target.processes()
+        assert {p.kind for p in procs} == {"gateway", "node"}
+        for proc in procs:
+            environ = Path(f"/proc/{proc.pid}/environ").read_bytes().split(b"\0")
+            assert b"HUIMIN_INLINE_THRESHOLD_BYTES=0" in environ, proc
+            assert b"HUIMIN_REGION=us-east-1" in environ, proc
