@@ -108,9 +108,14 @@ class Drive(Protocol):
         ...
 
     # Object versions.
-    async def commit_object(self, record: ObjectRecord, staged: Sequence[str]) -> bool:
+    async def commit_object(
+        self, record: ObjectRecord, staged: Sequence[str], shard: bytes | None = None
+    ) -> bool:
         """Move the staged shards (data ids) into place and insert the version, atomically.
-        Returns whether other versions of the key remain on the drive (worth a prune)."""
+        Returns whether other versions of the key remain on the drive (worth a prune).
+
+        ``shard``: the whole shard file of ``staged``'s one data id, staged (and fsync'd) by
+        this call instead of through ``create_shard``: a small part in one round trip."""
         ...
 
     async def get_versions(self, bucket: str, key: str) -> list[ObjectRecord]:

@@ -327,15 +327,30 @@ class LocalDrive:
 
     # Object versions -------------------------------------------------------------------------
 
-    async def commit_object(self, record: ObjectRecord, staged: Sequence[str]) -> bool:
+    async def commit_object(
+        self, record: ObjectRecord, staged: Sequence[str], shard: bytes | None = None
+    ) -> bool:
         try:
+            if shard is not None:
+                if len(staged) != 1:
+                    raise DriveError(f"{self.name}: one shard comes with one staged data id")
+                await self._run(self._stage, staged[0], shard)
             return await self._write(
                 lambda: self._index.insert_object(record, lambda: self._publish(staged), _nothing)
             )
         except BaseException:
             if staged:  # published into data/ inside a transaction that did not commit
                 await self._run(self._unlink, staged, cleanup=True)
+                if shard is not None:  # or still staged (the index write failed)
+                    await self.discard_staged(staged[0])
             raise
+
+    def _stage(self, data_id: str, shard: bytes) -> None:
+        """Write a whole shard file into tmp/, durably."""
+        with (self._tmp / data_id).open("xb") as f:
+            f.write(shard)
+            f.flush()
+            os.fsync(f.fileno())
 
     async def get_versions(self, bucket: str, key: str) -> list[ObjectRecord]:
         return self._lookup(self._index.get_versions, bucket, key)

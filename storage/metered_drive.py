@@ -119,9 +119,11 @@ class MeteredDrive:
         )
 
     # Object versions.
-    async def commit_object(self, record: ObjectRecord, staged: Sequence[str]) -> bool:
+    async def commit_object(
+        self, record: ObjectRecord, staged: Sequence[str], shard: bytes | None = None
+    ) -> bool:
         others = await _timed(
-            self.drive_metrics, "commit_object", self.inner.commit_object(record, staged)
+            self.drive_metrics, "commit_object", self.inner.commit_object(record, staged, shard)
         )
         self.drive_metrics.record_shards_written(len(record.parts))
         return others

@@ -40,7 +40,10 @@ def _rpc_table() -> dict[str, Rpc]:
     """Method name -> call on the local drive with decoded JSON arguments."""
 
     async def commit_object(d: LocalDrive, a: dict[str, Any]) -> Any:
-        return await d.commit_object(proto.object_record(a["record"]), a["staged"])
+        shard = a.get("shard")
+        if shard is not None and not isinstance(shard, bytes):
+            raise TypeError("shard must be bytes")
+        return await d.commit_object(proto.object_record(a["record"]), a["staged"], shard)
 
     async def complete_upload(d: LocalDrive, a: dict[str, Any]) -> Any:
         return await d.complete_upload(proto.object_record(a["record"]), a["upload_id"])

@@ -122,8 +122,9 @@ class ErasureObjects:
         oset = await self.write_set(bucket, key)
         layout = self._layout()
         staged = await write_part(
-            oset, layout, body, size, new_id(), self.write_quorum, self.sets.params.inline_threshold
-        )
+            oset, layout, body, size, new_id(), self.write_quorum,
+            self.sets.params.inline_threshold, one_round_bytes=layout.block_size,
+        )  # fmt: skip
         try:
             digest = await body.finish()
         except BaseException:
@@ -155,10 +156,15 @@ class ErasureObjects:
             if not staged.ok[position]:
                 raise DriveError("no staged shard")
             shard = oset.shard_of(position)
-            inline = staged.inline[shard] if staged.inline is not None else None
+            if staged.inline is not None:
+                inline = staged.inline[shard]
+                return await oset.drives[position].commit_object(
+                    record.for_shard(shard, inline), []
+                )
             return await oset.drives[position].commit_object(
-                record.for_shard(shard, inline),
-                [] if staged.inline is not None else [staged.data_id],
+                record.for_shard(shard, None),
+                [staged.data_id],
+                staged.files[shard] if staged.files is not None else None,
             )
 
         try:

@@ -53,7 +53,9 @@ class OfflineDrive:
     async def open_shard(self, data_id: str, offset: int, length: int) -> ShardReader:
         self._fail()
 
-    async def commit_object(self, record: ObjectRecord, staged: Sequence[str]) -> bool:
+    async def commit_object(
+        self, record: ObjectRecord, staged: Sequence[str], shard: bytes | None = None
+    ) -> bool:
         self._fail()
 
     async def get_versions(self, bucket: str, key: str) -> list[ObjectRecord]:

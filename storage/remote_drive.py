@@ -535,8 +535,14 @@ class RemoteDrive:
             raise DriveError(f"{self.name}: {exc!r}") from exc
         return RemoteShardReader(self, conn, min(head.content_length, length))
 
-    async def commit_object(self, record: ObjectRecord, staged: Sequence[str]) -> bool:
-        return await self._rpc("commit_object", bool, record=record, staged=list(staged))
+    async def commit_object(
+        self, record: ObjectRecord, staged: Sequence[str], shard: bytes | None = None
+    ) -> bool:
+        if shard is None:
+            return await self._rpc("commit_object", bool, record=record, staged=list(staged))
+        return await self._rpc(
+            "commit_object", bool, record=record, staged=list(staged), shard=shard
+        )
 
     async def get_versions(self, bucket: str, key: str) -> list[ObjectRecord]:
         return await self._rpc("get_versions", _each(proto.object_record), bucket=bucket, key=key)

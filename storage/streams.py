@@ -69,6 +69,7 @@ class StagedShards:
     ok: list[bool]
     inline: list[bytes] | None  # per shard index, when the part was small enough to inline
     writers: ShardWriters | None = None  # the staged temp shards, to discard if commit fails
+    files: list[bytes] | None = None  # per shard index: shard files the commit itself stages
 
     async def discard(self) -> None:
         """Remove staged shards that were not committed (no-op for those that were)."""
@@ -219,15 +220,20 @@ async def write_part(
     data_id: str,
     quorum: int,
     inline_threshold: int,
+    one_round_bytes: int = 0,
 ) -> StagedShards:
     """Stream ``size`` bytes of ``body`` into staged shards on the set's drives.
 
     Small parts (<= inline_threshold) are encoded in memory and returned for inline storage.
+    Parts up to ``one_round_bytes`` (at most a block) are encoded in memory too, and their
+    shard files returned for the commit to stage (``Drive.commit_object(shard=...)``): one
+    message per node instead of a shard stream per drive, then a commit.
     Raises QuorumNotReached when too few drives accept the shards, IncompleteUpload when the
     body is short, or whatever ``body.finish()`` raises (nothing is committed in any case).
     """
     codec = get_codec(layout.codec, layout.k, layout.m)
-    if size <= inline_threshold:
+    one_round = size <= min(one_round_bytes, layout.block_size)
+    if size <= inline_threshold or one_round:
         small = bytes(await body.read(size)) if size else b""
         if len(small) != size:
             raise IncompleteUpload(f"body ended after {len(small)} of {size} bytes")
@@ -235,7 +241,9 @@ async def write_part(
             files = _inline_shards(codec, layout, small, body)
         else:
             files = await asyncio.to_thread(_inline_shards, codec, layout, small, body)
-        return StagedShards(data_id=data_id, size=size, ok=[True] * len(files), inline=files)
+        if size <= inline_threshold:
+            return StagedShards(data_id=data_id, size=size, ok=[True] * len(files), inline=files)
+        return StagedShards(data_id, size, [True] * len(files), inline=None, files=files)
 
     writers = ShardWriters(oset, layout, quorum)
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import sqlite3
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -119,6 +120,58 @@ def test_reads_start_from_the_k_data_drives(env: Any, size: int) -> None:
             by_shard[s].broken = {broken}
         assert await read_all(storage, "bkt", "k") == data
         assert by_shard[4].calls["get_versions"] == 1
+
+    run(go())
+
+
+def shard_files(local: LocalDrives) -> list[Path]:
+    return [f for d in local.drives for f in (d.root / "data").rglob("*") if f.is_file()]
+
+
+def staged_files(local: LocalDrives) -> list[Path]:
+    return [f for d in local.drives for f in (d.root / "tmp").iterdir()]
+
+
+@pytest.mark.parametrize("size", [16 * 1024 + 1, 64 * 1024])  # above inline, one block
+def test_one_block_parts_go_with_the_commit(env: Any, size: int) -> None:
+    """A part of one block is encoded in memory and each drive's shard file travels with its
+    commit (no shard stream): shard files in data/, nothing left staged, reads as usual."""
+    storage, drives, local = env
+    data = os.urandom(size)
+
+    async def go() -> None:
+        await storage.buckets.create_bucket("bkt", "me", "us-east-1")
+        await storage.objects.put_object("bkt", "k", Body(data), size, {})
+        assert sum(d.calls["create_shard"] for d in drives) == 0
+        assert len(shard_files(local)) == 6 and staged_files(local) == []
+        versions = await set_drives(storage, drives, "bkt", "k")[0].get_versions("bkt", "k")
+        assert versions[0].inline is None and versions[0].parts[0].data_id is not None
+        assert await read_all(storage, "bkt", "k") == data
+
+    run(go())
+
+
+def test_a_failed_one_round_commit_leaves_no_shard(env: Any, monkeypatch: Any) -> None:
+    """A drive that staged the shard but failed the index write removes the shard; with too
+    few drives committed the write is rolled back everywhere."""
+    storage, drives, local = env
+    data = os.urandom(40_000)
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        raise sqlite3.OperationalError("injected: disk I/O error")
+
+    async def go() -> None:
+        await storage.buckets.create_bucket("bkt", "me", "us-east-1")
+        members = set_drives(storage, drives, "bkt", "k")
+        monkeypatch.setattr(members[0].inner._index, "insert_object", failing)
+        await storage.objects.put_object("bkt", "k", Body(data), len(data), {})
+        assert len(shard_files(local)) == 5 and staged_files(local) == []
+        for d in members[1:3]:  # now more than m drives fail: rolled back
+            monkeypatch.setattr(d.inner._index, "insert_object", failing)
+        with pytest.raises(QuorumNotReached):
+            await storage.objects.put_object("bkt", "k", Body(os.urandom(40_000)), 40_000, {})
+        assert len(shard_files(local)) == 5 and staged_files(local) == []
+        assert await read_all(storage, "bkt", "k") == data
 
     run(go())
 
