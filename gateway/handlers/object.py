@@ -155,7 +155,11 @@ async def send_stream(
         async for chunk in chunks:
             await resp.write(chunk)
         await resp.write_eof()
-    except (ConnectionResetError, asyncio.CancelledError):
+    except ConnectionResetError:
+        # The client went away (or its connection broke): not the server's failure, and
+        # nothing left to answer (aiohttp ends the response quietly).
+        log.info("the client closed the connection during the body")
+    except asyncio.CancelledError:
         raise
     except Exception:
         log.exception("GET body failed after headers were sent; aborting the connection")

@@ -467,7 +467,9 @@ def test_hung_node_costs_one_timeout_then_writes_are_healed(cluster: Cluster) ->
 
     eventually(caught_up, 30, f"{hung}'s index holds every write made while it hung")
     status = heal_status(cluster)
-    assert status["shards_rebuilt"] >= 2 * len(written), status
+    # Not every write needs a rebuild: a commit sent before the node was marked down (the
+    # first PUT's: 3 MiB is one block, its commit carries the shard) is applied when it thaws.
+    assert status["shards_rebuilt"] >= 2 * (len(written) - 1), status
     for d, r in zip(hung_drives, reference, strict=True):
         assert data_files(d) == data_files(r)
         assert not tmp_files(d), "a staged shard outlived the hang"
