@@ -32,6 +32,9 @@ H_TOPOLOGY = "x-huimin-topology-version"
 H_DATE = "x-huimin-date"
 H_SIGNATURE = "x-huimin-signature"
 MAX_SKEW_MS = 300_000
+# Shard reads up to this size go over the RPC channel (batched with the node's other calls);
+# larger ones stream over a request of their own, not to hold up the channel.
+CHANNEL_READ_BYTES = 2 * 1024 * 1024
 
 _R = TypeVar("_R")
 

@@ -62,6 +62,14 @@ def _rpc_table() -> dict[str, Rpc]:
             a["bucket"], a["prefix"], a["after"], a["limit"], a["rows"], delimiter
         )
 
+    async def read_shard(d: LocalDrive, a: dict[str, Any]) -> Any:
+        offset, length = a["offset"], a["length"]
+        if not isinstance(offset, int) or not isinstance(length, int) or offset < 0:
+            raise ValueError(f"bad shard range {offset!r}+{length!r}")
+        if not 0 <= length <= proto.CHANNEL_READ_BYTES:
+            raise ValueError(f"{length} bytes is more than a channel read carries")
+        return await d.read_shard(a["data_id"], offset, length)
+
     async def list_uploads(d: LocalDrive, a: dict[str, Any]) -> Any:
         after = (a["after"][0], a["after"][1])
         return await d.list_uploads(a["bucket"], a["prefix"], after, a["limit"])
@@ -74,6 +82,7 @@ def _rpc_table() -> dict[str, Rpc]:
         "delete_bucket": lambda d, a: d.delete_bucket(a["name"]),
         "commit_object": commit_object,
         "get_versions": lambda d, a: d.get_versions(a["bucket"], a["key"]),
+        "read_shard": read_shard,
         "prune_versions": prune_versions,
         "delete_version": lambda d, a: d.delete_version(a["bucket"], a["key"], a["version_id"]),
         "list_versions": list_versions,

@@ -35,15 +35,16 @@ Pieces = list[bytes | memoryview]
 ROTTEN_BLOCKS_DROP = 2
 
 
-class InlineShardReader:
-    """A ShardReader over a shard stored in the metadata row (small objects)."""
+class BytesShardReader:
+    """A ShardReader over shard bytes in memory: stored in the metadata row (small objects), or
+    one block's worth read in one call."""
 
     def __init__(self, data: bytes, offset: int, length: int) -> None:
         self._view = memoryview(data)[offset : offset + length]
 
     async def read(self, n: int) -> bytes | memoryview:
         if n > len(self._view):
-            raise BitrotError("inline shard truncated")
+            raise BitrotError("shard bytes truncated")
         out, self._view = self._view[:n], self._view[n:]
         return out
 
@@ -118,7 +119,12 @@ class PartReader:
         if data_id is None:
             if rec.inline is None:
                 raise DriveError(f"{drive.name}: inline shard missing")
-            reader = InlineShardReader(rec.inline, start, end - start)
+            reader = BytesShardReader(rec.inline, start, end - start)
+        elif first == self.last:
+            # One block: read whole, in one call (a node batches the k reads it gets with
+            # each other) instead of a stream per shard.
+            data = await drive.read_shard(data_id, start, end - start)
+            reader = BytesShardReader(data, 0, len(data))
         else:
             reader = await drive.open_shard(data_id, start, end - start)
         return ShardStream(drive, reader, shard, self.layout, self.part_size)

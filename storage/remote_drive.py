@@ -486,6 +486,10 @@ class RemoteDrive:
         return RemoteShardWriter(self, data_id, size_bytes)
 
     async def read_shard(self, data_id: str, offset: int, length: int) -> bytes:
+        if length <= proto.CHANNEL_READ_BYTES:
+            return await self._rpc(
+                "read_shard", _bytes, data_id=data_id, offset=offset, length=length
+            )
         path = self.path("shard", data_id) + f"?offset={offset}&length={length}"
         self.client.ensure_up(self.base, self.name)
 
@@ -668,6 +672,12 @@ async def _quiet(aw: Awaitable[object]) -> object:
     except Exception as exc:  # a recovery step failing is retried at the next recovery
         log.warning("node recovery step failed: %s", exc)
         return None
+
+
+def _bytes(result: Any) -> bytes:
+    if not isinstance(result, bytes):
+        raise DriveError(f"expected shard bytes, got {type(result).__name__}")
+    return result
 
 
 def _none(_: Any) -> None:

@@ -232,7 +232,7 @@ async def write_part(
     body is short, or whatever ``body.finish()`` raises (nothing is committed in any case).
     """
     codec = get_codec(layout.codec, layout.k, layout.m)
-    one_round = size <= min(one_round_bytes, layout.block_size)
+    one_round = one_round_bytes > 0 and size <= min(one_round_bytes, layout.block_size)
     if size <= inline_threshold or one_round:
         small = bytes(await body.read(size)) if size else b""
         if len(small) != size:

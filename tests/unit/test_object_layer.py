@@ -135,7 +135,8 @@ def staged_files(local: LocalDrives) -> list[Path]:
 @pytest.mark.parametrize("size", [16 * 1024 + 1, 64 * 1024])  # above inline, one block
 def test_one_block_parts_go_with_the_commit(env: Any, size: int) -> None:
     """A part of one block is encoded in memory and each drive's shard file travels with its
-    commit (no shard stream): shard files in data/, nothing left staged, reads as usual."""
+    commit (no shard stream): shard files in data/, nothing left staged. It is read back with
+    one read per shard (no stream either)."""
     storage, drives, local = env
     data = os.urandom(size)
 
@@ -146,6 +147,13 @@ def test_one_block_parts_go_with_the_commit(env: Any, size: int) -> None:
         assert len(shard_files(local)) == 6 and staged_files(local) == []
         versions = await set_drives(storage, drives, "bkt", "k")[0].get_versions("bkt", "k")
         assert versions[0].inline is None and versions[0].parts[0].data_id is not None
+        assert await read_all(storage, "bkt", "k") == data
+        # Read back in one call per shard, not a stream; two data shards lost: still read.
+        assert sum(d.calls["read_shard"] for d in drives) == 4
+        assert sum(d.calls["open_shard"] for d in drives) == 0
+        oset = storage.objects.sets.for_object("bkt", "k")
+        for p in (0, 1):
+            oset.drives[p].broken = {"read_shard"}
         assert await read_all(storage, "bkt", "k") == data
 
     run(go())
