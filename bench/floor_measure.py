@@ -1,7 +1,7 @@
 """Measuring the floor's stages on this machine, each with the cheapest implementation Python
 has (C-speed calls on reused buffers), in CPU seconds per GB (``bench.floor`` composes them).
 
-Everything runs in child processes (``spawn``) that report their own ``getrusage`` around the
+Everything runs in child processes (``forkserver``) that report their own ``getrusage`` around the
 timed loop only, so the figures hold on a shared box and the bench process's malloc settings
 and threads stay out of it. Hashing and coding run in one child tuned like a server process
 (``huimin.tuning.tune_malloc``). Each transfer is two children on loopback TCP, a sender and a
@@ -9,8 +9,12 @@ receiver, each charged separately:
 
 - ``sendall`` of 1 MiB buffers -> ``recv_into`` a reused 1 MiB buffer (the HTTP bodies)
 - ``os.sendfile`` of a page-cached file -> ``recv_into`` (what nodes do for GET)
-- ``sendall`` -> splice(2) through a 1 MiB pipe into a file, ``fsync`` (nodes' PUT path)
-- ``sendall`` -> ``recv_into`` + ``write`` into a file, ``fsync`` (the copying alternative)
+- ``sendall`` -> splice(2) through a 1 MiB pipe into files, ``fsync`` (nodes' PUT path)
+- ``sendall`` -> ``recv_into`` + ``write`` into files, ``fsync`` (the copying alternative)
+
+Files are 64 MiB segments, each fsync'd and deleted before the next: the cheapest way to write
+durably on this VM, where page cache that grows into never-used memory costs several times more
+(``fresh_memory`` measures that separately).
 
 Writeback of dirty pages runs in kernel threads that no process is charged for; the store's
 own CPU figures (``/proc/<pid>/stat``) leave it out the same way.
@@ -39,6 +43,7 @@ GB = 10**9
 MIB = 2**20
 CHUNK = MIB
 PATTERN_BYTES = 64 * MIB  # distinct data hashed and encoded, cycled up to the measured size
+SEGMENT_BYTES = 64 * MIB  # durable receives: one file per segment, deleted when fsync'd
 _F_SETPIPE_SZ = 1031
 _SLOWEST_MB_S = 20  # a transfer slower than this is taken as hung
 Log = Callable[[str], None]
@@ -159,6 +164,7 @@ def compute_stages(layout: Layout, nbytes: int) -> dict[str, float]:
         "xxh3": _timed(lambda: _xxh3(data, shard_bytes, nbytes)),
         "encode": _timed(lambda: _encode(codec, blocks, nbytes)),
         "decode": _timed(lambda: _decode(codec, encoded, block, nbytes)),
+        "fresh_memory": fresh_memory(nbytes),
     }
 
 
@@ -189,21 +195,44 @@ def send(sock: socket.socket, mode: str, nbytes: int, source: Path | None) -> No
 
 
 def receive(sock: socket.socket, mode: str, nbytes: int, target: Path | None) -> None:
-    """``nbytes`` from ``sock``: into a reused buffer, or into ``target`` (spliced or
-    written) and fsync'd."""
+    """``nbytes`` from ``sock``: into a reused buffer, or (spliced or written) into files of
+    at most ``SEGMENT_BYTES`` named after ``target``, each fsync'd, closed and deleted before
+    the next (so the page cache recycles its pages: see ``fresh_memory``)."""
     if mode == "recv_into":
         _recv_discard(sock, nbytes)
         return
     assert target is not None
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        if mode == "splice":
-            _splice_to(sock, fd, nbytes)
-        else:
-            _recv_write(sock, fd, nbytes)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    done = 0
+    while done < nbytes:
+        count = min(SEGMENT_BYTES, nbytes - done)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            if mode == "splice":
+                _splice_to(sock, fd, count)
+            else:
+                _recv_write(sock, fd, count)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        target.unlink()
+        done += count
+
+
+def fresh_memory(nbytes: int) -> float:
+    """CPU-s per GB of touching memory this process never used (one write per 4 KiB page).
+
+    On this VM (Firecracker, free page reporting) a page the guest gave back to the host
+    faults in at ~1.3 CPU-s/GB: a file write into never-used page cache costs ~3 CPU-s/GB
+    instead of ~0.5. The store pays it when its page cache grows into free memory; the floor
+    does not (its files are deleted as written, so pages are recycled). Reported beside it.
+    """
+    before = cpu_s()
+    memory = bytearray(nbytes)  # calloc: untouched zero pages
+    for offset in range(0, nbytes, 4096):
+        memory[offset] = 1
+    used = cpu_s() - before
+    del memory
+    return per_gb(used, nbytes)
 
 
 def _recv_discard(sock: socket.socket, nbytes: int) -> None:
@@ -277,8 +306,13 @@ def _sender_child(conn: Connection, port: int, mode: str, nbytes: int, source: P
     conn.send(per_gb(used, nbytes))
 
 
-def _context() -> multiprocessing.context.SpawnContext:
-    return multiprocessing.get_context("spawn")
+def _context() -> multiprocessing.context.ForkServerContext:
+    """Children forked from a clean, single-threaded server process that has this module
+    loaded already: a child starts in milliseconds, and nothing of the bench process (its
+    threads, its heap) is inherited."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
 
 
 def _wait(conn: Connection, timeout_s: float, what: str) -> Any:
