@@ -1,10 +1,11 @@
 """``huimin bench``: start (or target) a server, run the workloads N times, print and save.
 
-Per run, in order: large PUT and GET, small PUT/GET/HEAD/DELETE, mixed GET/PUT, multipart, LIST
-pages, the concurrency sweep, the WAN profile, degraded GET. Each run writes fresh keys
-(``run-<n>/``) and deletes them afterwards (untimed). Once, after the runs: a large PUT with
-py-spy attached (CPU-s/GB per stage) and the memory check. The LIST bucket is populated once
-and kept (in the data folder or on the endpoint) for later invocations.
+First, before any server starts, the floor (``bench.floor``; no server at all when it is the
+only workload). Per run, in order: large PUT and GET, small PUT/GET/HEAD/DELETE, mixed GET/PUT,
+multipart, LIST pages, the concurrency sweep, the WAN profile, degraded GET. Each run writes
+fresh keys (``run-<n>/``) and deletes them afterwards (untimed). Once, after the runs: a large
+PUT with py-spy attached (CPU-s/GB per stage) and the memory check. The LIST bucket is populated
+once and kept (in the data folder or on the endpoint) for later invocations.
 
 Results go to ``--results DIR`` (default ``bench/results/<timestamp>/``): ``results.json``,
 ``report.md`` and PNG plots. Tables show each figure's median over runs.
