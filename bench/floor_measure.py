@@ -32,7 +32,8 @@ import shutil
 import socket
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from multiprocessing.connection import Connection
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
@@ -315,22 +316,34 @@ def _context() -> multiprocessing.context.ForkServerContext:
     return context
 
 
-def _wait(conn: Connection, timeout_s: float, what: str) -> Any:
-    if not conn.poll(timeout_s):
+@dataclass(frozen=True, slots=True)
+class _Child:
+    """A child process and the parent's end of its pipe."""
+
+    conn: Connection
+    process: BaseProcess
+
+    def result(self, timeout_s: float, what: str) -> Any:
+        """The child's next message; an error at once if it dies first (its traceback is on
+        stderr), TimeoutError after ``timeout_s``."""
+        ready = wait([self.conn, self.process.sentinel], timeout_s)
+        if self.conn in ready or self.conn.poll():
+            return self.conn.recv()
+        if ready:
+            raise ChildProcessError(f"floor: {what} exited ({self.process.exitcode})")
         raise TimeoutError(f"floor: {what} did not answer within {timeout_s:.0f} s")
-    return conn.recv()
 
 
 @contextlib.contextmanager
-def _child(target: Callable[..., None], *args: Any) -> Iterator[Connection]:
-    """A spawned child running ``target(conn, *args)``; the parent's end of its pipe. The
-    child is killed if still there when the block ends."""
-    ours, theirs = _context().Pipe()
-    process: BaseProcess = _context().Process(target=target, args=(theirs, *args), daemon=True)
+def _child(target: Callable[..., None], *args: Any) -> Iterator[_Child]:
+    """A child running ``target(conn, *args)``, killed if still there when the block ends."""
+    context = _context()
+    ours, theirs = context.Pipe()
+    process: BaseProcess = context.Process(target=target, args=(theirs, *args), daemon=True)
     process.start()
     theirs.close()
     try:
-        yield ours
+        yield _Child(ours, process)
     finally:
         process.join(timeout=10)
         if process.is_alive():
@@ -347,10 +360,10 @@ def transfer(
     target = folder / f"received-{receive_mode}" if receive_mode != "recv_into" else None
     try:
         with _child(_receiver_child, receive_mode, nbytes, target) as receiver:
-            port = _wait(receiver, 60, "the receiver")
+            port = receiver.result(60, "the receiver")
             with _child(_sender_child, port, send_mode, nbytes, source) as sender:
-                sent = float(_wait(sender, timeout_s, "the sender"))
-                received = float(_wait(receiver, timeout_s, "the receiver"))
+                sent = float(sender.result(timeout_s, "the sender"))
+                received = float(receiver.result(timeout_s, "the receiver"))
     finally:
         if target is not None:
             target.unlink(missing_ok=True)
@@ -358,9 +371,10 @@ def transfer(
 
 
 def compute(layout: Layout, nbytes: int) -> dict[str, float]:
-    """``compute_stages`` in a spawned child."""
-    with _child(_compute_child, layout, nbytes) as conn:
-        result: dict[str, float] = _wait(conn, 60 + nbytes / (_SLOWEST_MB_S * 10**6), "hashing")
+    """``compute_stages`` in a child process."""
+    with _child(_compute_child, layout, nbytes) as child:
+        timeout_s = 60 + 4 * nbytes / (_SLOWEST_MB_S * 10**6)
+        result: dict[str, float] = child.result(timeout_s, "hashing and coding")
     return result
 
 
