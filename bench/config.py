@@ -32,7 +32,10 @@ WORKLOADS = (
     "degraded",
     "profile",
     "memory",
+    "floor",
 )
+# Workloads that need no server: a run of only these starts none.
+SERVERLESS = ("floor",)
 RESULTS_ROOT = Path(__file__).resolve().parent / "results"
 
 
@@ -67,6 +70,7 @@ class BenchConfig:
     wan: WanSpec = field(default_factory=WanSpec)
     memory: MemorySpec = field(default_factory=MemorySpec)
     profile_rate_hz: int = 50
+    floor_bytes: int = 2**30  # bytes per transfer (and hashed, coded) by the floor workload
     # output
     results_dir: Path | None = None
     json_path: Path | None = None
@@ -95,11 +99,16 @@ class BenchConfig:
             raise ValueError("--concurrency-sweep wants positive numbers")
         if not 0 <= self.mixed.read_fraction <= 1:
             raise ValueError("--mixed-read-fraction is within 0..1")
+        if self.floor_bytes < 2**20:
+            raise ValueError("--floor-size must be at least 1 MiB")
         if self.list_spec.keys < 2 or self.multipart.part_size < 1:
             raise ValueError("--list-keys must be >= 2 and --part-size >= 1")
 
     def wants(self, workload: str) -> bool:
         return workload in self.workloads
+
+    def needs_server(self) -> bool:
+        return any(w not in SERVERLESS for w in self.workloads)
 
     def public(self) -> dict[str, Any]:
         """The config as recorded in the JSON document (no secret key)."""
@@ -236,6 +245,7 @@ def build_config(
         ),
         memory=MemorySpec(uploads=f["mem_uploads"], sizes=sizes(mem_sizes)),
         profile_rate_hz=f["profile_rate"],
+        floor_bytes=parse_size(f["floor_size"]),
         results_dir=f["results"],
         json_path=f["json_path"],
         progress=f["progress"],

@@ -9,6 +9,7 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from bench import floor as floors
 from bench.profile import STAGES, SYNC_WAIT
 from bench.report import MISSING, fmt_num, format_errors, format_table, targets_for
 from bench.results import WorkloadResult
@@ -220,6 +221,45 @@ def wan_section(r: WorkloadResult) -> list[str]:
     return lines
 
 
+def floor_section(floor: Mapping[str, Any], results: Sequence[WorkloadResult]) -> list[str]:
+    """The floor's tables: stages measured, each floor's terms, the floors against the targets
+    and against what the ``large`` workload spent (bench/floor.py)."""
+    pair = floors.floors(floor)
+    layout = floor["layout"]
+    repeats = max((len(v) for v in floor["stages"].values()), default=0)
+    out = [
+        f"## Floor: the least CPU moving and hashing the bytes costs here ({layout['codec']} "
+        f"{layout['k']}+{layout['m']}, {floor['cores']} cores)",
+        "",
+        f"Each stage measured in child processes with the cheapest Python implementation, "
+        f"{floor['transfer_bytes'] / 2**20:.0f} MiB per stage, median of {repeats} repeat(s); "
+        f"files in {floor['directory']}. CPU-s/GB = CPU seconds (getrusage) per 10^9 bytes "
+        "through the stage.",
+        "",
+        md_table(floors.STAGE_HEADER, floors.stage_rows(floor["stages"])),
+        "",
+    ]
+    for f in pair:
+        out += [
+            f"{f.op}, per GB of object (client floor {fmt_num(f.client_cpu_s_per_gb)} CPU-s/GB):",
+            "",
+            md_table(floors.TERM_HEADER, floors.term_rows(f)),
+            "",
+        ]
+    out += [
+        f"Against the targets; max MB/s = 1000 x {floor['cores']} cores / (server + client "
+        "floor), every stage overlapped perfectly. UNREACHABLE: the floor alone misses the "
+        "target on this machine.",
+        "",
+        md_table(floors.TARGET_HEADER, floors.target_rows(pair, results)),
+        "",
+    ]
+    by_kind = floors.by_kind_rows(pair, results)
+    if by_kind:
+        out += [md_table(floors.KIND_HEADER, by_kind), ""]
+    return out
+
+
 def render(
     title: str,
     environment: Mapping[str, Any],
@@ -229,6 +269,7 @@ def render(
     profile: Mapping[str, Any],
     notes: Sequence[str],
     plots: Sequence[str],
+    floor: Mapping[str, Any] | None = None,
 ) -> str:
     everything = [*results, *once]
     out = [
@@ -242,14 +283,16 @@ def render(
     ]
     if notes:
         out += ["Notes:", "", *(f"- {n}" for n in notes), ""]
-    out += ["## Summary against the targets", "", summary_table(everything), ""]
-    out += ["## All figures", "", format_table(everything), ""]
+    if everything:
+        out += ["## Summary against the targets", "", summary_table(everything), ""]
+        out += ["## All figures", "", format_table(everything), ""]
     errors = format_errors(
         [dataclasses.replace(r, error_samples=r.error_samples[:2]) for r in everything]
     )
     if errors:
         out += ["## Errors", "", *(f"- {e}" for e in errors), ""]
-    out += ["## Server CPU by process kind", "", cpu_breakdown_table(everything), ""]
+    if everything:
+        out += ["## Server CPU by process kind", "", cpu_breakdown_table(everything), ""]
     if profile.get("kinds"):
         out += [
             f"## CPU-s/GB by stage ({profile.get('workload')}, py-spy "
@@ -269,6 +312,8 @@ def render(
     for r in everything:
         if r.kind == "wan":
             out += [f"## {r.workload}", "", *wan_section(r), ""]
+    if floor:
+        out += floor_section(floor, results)
     if any(r.peak_rss_bytes for r in everything):
         reset = environment.get("rss_reset")
         how = "reset before each workload" if reset else "since process start (reset refused)"

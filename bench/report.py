@@ -218,9 +218,11 @@ def report_document(
     profile: Mapping[str, Any] | None = None,
     notes: Sequence[str] = (),
     plots: Sequence[str] = (),
+    floor: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The ``results.json`` document: medians (what the tables show), every run's raw figures,
-    the workloads run once (memory check, profiled pass), the stage profile, notes, plots."""
+    the workloads run once (memory check, profiled pass), the stage profile, notes, plots, and
+    the floor (``bench.floor.floor_document``; None when it was not measured)."""
     return {
         "format_version": JSON_FORMAT_VERSION,
         "config": dict(config),
@@ -232,4 +234,5 @@ def report_document(
         "profile": dict(profile or {}),
         "notes": list(notes),
         "plots": list(plots),
+        "floor": None if floor is None else dict(floor),
     }

@@ -1,10 +1,11 @@
 """``huimin bench``: start (or target) a server, run the workloads N times, print and save.
 
-Per run, in order: large PUT and GET, small PUT/GET/HEAD/DELETE, mixed GET/PUT, multipart, LIST
-pages, the concurrency sweep, the WAN profile, degraded GET. Each run writes fresh keys
-(``run-<n>/``) and deletes them afterwards (untimed). Once, after the runs: a large PUT with
-py-spy attached (CPU-s/GB per stage) and the memory check. The LIST bucket is populated once
-and kept (in the data folder or on the endpoint) for later invocations.
+First, before any server starts, the floor (``bench.floor``; no server at all when it is the
+only workload). Per run, in order: large PUT and GET, small PUT/GET/HEAD/DELETE, mixed GET/PUT,
+multipart, LIST pages, the concurrency sweep, the WAN profile, degraded GET. Each run writes
+fresh keys (``run-<n>/``) and deletes them afterwards (untimed). Once, after the runs: a large
+PUT with py-spy attached (CPU-s/GB per stage) and the memory check. The LIST bucket is populated
+once and kept (in the data folder or on the endpoint) for later invocations.
 
 Results go to ``--results DIR`` (default ``bench/results/<timestamp>/``): ``results.json``,
 ``report.md`` and PNG plots. Tables show each figure's median over runs.
@@ -19,6 +20,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -29,13 +31,17 @@ from typing import Any
 from bench import listing, markdown, plots, servers
 from bench.client import Credentials
 from bench.config import RESULTS_ROOT, BenchConfig, Log, load_note, scale_notes
+from bench.floor import floor_document
+from bench.floor_measure import available_cores, measure_floor, store_layout
 from bench.profile import profile_kinds
 from bench.report import format_errors, format_table, report_document, result_from_dict
+from bench.results import WorkloadResult
 from bench.suite import group_medians, run_suite
+from bench.workloads import format_size
 
 
 def _environment(
-    target: servers.Target, load_start: float, meter_reset: bool | None
+    target: servers.Target | None, load_start: float, meter_reset: bool | None
 ) -> dict[str, Any]:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -43,7 +49,7 @@ def _environment(
         huimin_version = version("huimin")
     except PackageNotFoundError:
         huimin_version = None
-    processes = target.processes()
+    processes = [] if target is None else target.processes()
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "host": platform.node(),
@@ -51,8 +57,8 @@ def _environment(
         "python": platform.python_version(),
         "platform": platform.platform(),
         "huimin": huimin_version,
-        "server": target.label,
-        "endpoint": target.endpoint,
+        "server": "none (floor only)" if target is None else target.label,
+        "endpoint": None if target is None else target.endpoint,
         "server_processes": [dataclasses.asdict(p) for p in processes],
         "server_cpu_measured": bool(processes),
         "rss_reset": meter_reset,
@@ -95,6 +101,24 @@ def _timer(log: Log, what: str) -> Iterator[None]:
     log(f"{what} took {time.monotonic() - started:.0f} s")
 
 
+def _measure_floor(config: BenchConfig, log: Log) -> tuple[dict[str, Any] | None, str | None]:
+    """The floor section of results.json, or None and why it failed."""
+    layout = store_layout(config.target, config.topology, dict(config.server_env))
+    directory = config.data_dir or Path(tempfile.gettempdir())
+    log(f"floor: {config.runs} repeat(s) of {format_size(config.floor_bytes)} per stage, "
+        f"{layout.codec} {layout.k}+{layout.m}, scratch files in {directory}")  # fmt: skip
+    try:
+        samples = measure_floor(layout, config.floor_bytes, config.runs, directory, log)
+    except Exception as exc:
+        message = f"workload floor failed: {type(exc).__name__}: {exc}"[:500]
+        log(message)
+        return None, message
+    doc = floor_document(
+        layout, available_cores(), config.floor_bytes, str(directory.resolve()), samples
+    )
+    return doc, None
+
+
 def run_bench(config: BenchConfig, log: Log = print) -> dict[str, Any]:
     """Run the suite; print progress and the tables; write the results folder; the document."""
     config.check()
@@ -104,24 +128,44 @@ def run_bench(config: BenchConfig, log: Log = print) -> dict[str, Any]:
     if note:
         notes.append(note)
         log(note)
-    with _timer(log, "the suite"), open_target(config, log) as target:
-        log(f"huimin bench: {config.runs} run(s) against {target.label}; "
-            f"workloads: {', '.join(config.workloads)}")  # fmt: skip
-        with asyncio.Runner(loop_factory=_new_event_loop) as runner:
-            runs, once, profile, suite = runner.run(run_suite(config, target, log))
-        environment = _environment(target, load_start, suite.meter.rss_reset_ok)
-        notes += target.notes + suite.notes
+    runs: list[list[WorkloadResult]] = []
+    once: list[WorkloadResult] = []
+    profile: dict[str, Any] = {}
+    failures = 0
+    with _timer(log, "the suite"):
+        floor = None
+        if config.wants("floor"):  # before any server starts: nothing else of ours runs
+            floor, failed = _measure_floor(config, log)
+            if failed:
+                failures += 1
+                notes.append(failed)
+        if not config.needs_server():
+            environment = _environment(None, load_start, None)
+        else:
+            with open_target(config, log) as target:
+                log(f"huimin bench: {config.runs} run(s) against {target.label}; "
+                    f"workloads: {', '.join(config.workloads)}")  # fmt: skip
+                with asyncio.Runner(loop_factory=_new_event_loop) as runner:
+                    runs, once, profile, suite = runner.run(run_suite(config, target, log))
+                environment = _environment(target, load_start, suite.meter.rss_reset_ok)
+                notes += target.notes + suite.notes
+                failures += suite.failures
     results = group_medians(runs) if runs and any(runs) else []
     end_note = load_note(environment["load_avg_1m_end"], os.cpu_count() or 1)
     if end_note and end_note not in notes:
         notes.append(f"at the end: {end_note}")
-    log("")
-    log(f"median of {len(runs)} run(s); MB = 10^6 bytes; CPU-s/GB = CPU seconds per 10^9 bytes")
-    log(format_table([*results, *once]))
-    log("")
-    log(markdown.summary_table([*results, *once]))
+    if results or once:
+        log("")
+        log(f"median of {len(runs)} run(s); MB = 10^6 bytes; "
+            "CPU-s/GB = CPU seconds per 10^9 bytes")  # fmt: skip
+        log(format_table([*results, *once]))
+        log("")
+        log(markdown.summary_table([*results, *once]))
     for line in format_errors([*results, *once]):
         log(line)
+    if floor is not None:
+        log("")
+        log("\n".join(markdown.floor_section(floor, results)))
     folder = config.results_dir or RESULTS_ROOT / datetime.now().strftime("%Y%m%d-%H%M%S")
     folder.mkdir(parents=True, exist_ok=True)
     written: list[str] = []
@@ -131,13 +175,15 @@ def run_bench(config: BenchConfig, log: Log = print) -> dict[str, Any]:
         else:
             notes.append("no plots: matplotlib is not installed (pip install -e '.[dev]')")
     document = report_document(
-        config.public(), environment, results, runs, once, profile, notes, written
+        config.public(), environment, results, runs, once, profile, notes, written, floor
     )
-    document["errors"] += suite.failures
+    document["errors"] += failures
     (folder / "results.json").write_text(json.dumps(document, indent=1) + "\n")
-    title = f"huimin bench: {target.label}"
+    title = f"huimin bench: {environment['server']}"
     (folder / "report.md").write_text(
-        markdown.render(title, environment, config.public(), results, once, profile, notes, written)
+        markdown.render(
+            title, environment, config.public(), results, once, profile, notes, written, floor
+        )
         + "\n"
     )
     if config.json_path is not None:
@@ -168,7 +214,7 @@ def rerender(folder: Path) -> list[str]:
     title = f"huimin bench: {doc['environment']['server']}"
     text = markdown.render(
         title, doc["environment"], doc["config"], results, once, doc["profile"], doc["notes"],
-        written,
+        written, doc.get("floor"),
     )  # fmt: skip
     (folder / "report.md").write_text(text + "\n")
     return ["report.md", *written]

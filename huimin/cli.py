@@ -12,6 +12,7 @@ from huimin.settings import load_settings
 # `huimin bench --workloads` choices (bench.run.WORKLOADS; not imported here: the CLI stays light).
 WORKLOAD_NAMES = (
     "large", "small", "mixed", "multipart", "list", "sweep", "wan", "degraded", "profile", "memory",
+    "floor",
 )  # fmt: skip
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Huimin object store")
@@ -101,6 +102,9 @@ def bench(
         typer.Option(help="upload size(s) of the memory check (repeatable or comma list)"),
     ] = None,
     profile_rate: Annotated[int, typer.Option(help="py-spy samples per second")] = 50,
+    floor_size: Annotated[
+        str, typer.Option(help="floor: bytes per transfer, hashed and coded per repeat")
+    ] = "1GiB",
     results: Annotated[
         Path | None, typer.Option(help="results folder [bench/results/<timestamp>/]")
     ] = None,
@@ -167,6 +171,7 @@ def bench(
             wan_seconds=wan_seconds,
             mem_uploads=mem_uploads,
             profile_rate=profile_rate,
+            floor_size=floor_size,
             results=results,
             json_path=json_path,
             progress=progress,

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from bench.floor import STAGES
 from huimin.cli import app
 from tests.conftest import Server
 
@@ -51,7 +52,7 @@ TINY = [
     "--list-keys", "150", "--list-pages", "4", "--multipart-size", "10MiB",
     "--part-size", "5MiB", "--degraded-count", "2", "--wan-slow-clients", "2",
     "--wan-fast-clients", "1", "--wan-seconds", "2", "--mem-uploads", "3",
-    "--mem-size", "1MiB,3MiB", "--no-progress",
+    "--mem-size", "1MiB,3MiB", "--floor-size", "8MiB", "--no-progress",
 ]  # fmt: skip
 
 
@@ -126,6 +127,7 @@ def test_bench_every_workload_tiny_against_an_endpoint(server: Server, tmp_path:
     wan = next(r for r in doc["results"] if r["kind"] == "wan")
     assert {"c:slow-01", "c:slow-02", "c:fast-01", "jain_share_of_cap"} <= set(wan["figures"])
     assert doc["once"][-1]["figures"]["rss_growth"] > 0
+    assert set(doc["floor"]["composed"]) == {"PUT", "GET"}
     report = (results / "report.md").read_text()
     assert "## Summary against the targets" in report and "## Throughput vs concurrency" in report
     assert "degraded GET skipped" in report
@@ -140,6 +142,34 @@ def test_bench_every_workload_tiny_against_an_endpoint(server: Server, tmp_path:
     )  # fmt: skip
     assert again.exit_code == 0, again.output
     assert "populate" not in again.output
+
+
+def test_bench_floor_alone_starts_no_server_and_rerenders(tmp_path: Path) -> None:
+    """The floor measured for real at 8 MiB: every stage positive, both floors composed, the
+    report's section, and ``--rerender`` composing it again from results.json."""
+    results = tmp_path / "r"
+    args = ["bench", "--workloads", "floor", "--runs", "1", "--floor-size", "8MiB"]
+    args += ["--data-dir", str(tmp_path / "data"), "--results", str(results), "--no-progress"]
+    run = CliRunner().invoke(app, args)
+
+    assert run.exit_code == 0, run.output
+    assert "huimin bench: 1 run(s) against" not in run.output  # no server
+    doc = json.loads((results / "results.json").read_text())
+    assert doc["errors"] == 0 and doc["results"] == [] and doc["once"] == []
+    floor = doc["floor"]
+    assert floor["layout"] == {"codec": "isal", "k": 8, "m": 4, "block_size_bytes": 4 * 2**20}
+    assert floor["transfer_bytes"] == 8 * 2**20 and floor["cores"] >= 1
+    assert set(floor["stages"]) == set(STAGES)
+    assert all(len(v) == 1 and v[0] > 0 for v in floor["stages"].values()), floor["stages"]
+    for op in ("PUT", "GET"):
+        composed = floor["composed"][op]
+        assert composed["server_cpu_s_per_gb"] > 0 and composed["max_mb_per_s"] > 0
+    assert list((tmp_path / "data").iterdir()) == []  # scratch files removed
+    assert "| PUT | " in run.output and "reachable" in run.output.lower()
+    (results / "report.md").unlink()
+    again = CliRunner().invoke(app, ["bench", "--rerender", str(results)])
+    assert again.exit_code == 0, again.output
+    assert "## Floor: the least CPU" in (results / "report.md").read_text()
 
 
 def test_bench_embedded_target_with_degraded_get(tmp_path: Path) -> None:

@@ -360,7 +360,8 @@ def cli_fields(**changes: object) -> dict[str, object]:
         list_pages=200, list_populate_concurrency=64, multipart_size="1GiB", part_size="16MiB",
         part_concurrency=4, degraded_count=8, wan_slow_clients=20, wan_slow_mbps=10.0,
         wan_fast_clients=4, wan_fast_mbps=100.0, wan_seconds=60.0, mem_uploads=100,
-        profile_rate=50, results=None, json_path=None, progress=True, plots=True,
+        profile_rate=50, floor_size="1GiB", results=None, json_path=None, progress=True,
+        plots=True,
     )  # fmt: skip
     fields.update(changes)
     return fields
@@ -397,6 +398,7 @@ def test_cli_endpoint_implies_the_endpoint_target_and_skip_removes_workloads() -
         {"concurrency_sweep": "0,4"},
         {"mixed_read_fraction": 1.5},
         {"target": "mars"},
+        {"floor_size": "4KiB"},
     ],
 )
 def test_config_check_rejects(changes: dict[str, object]) -> None:

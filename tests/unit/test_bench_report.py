@@ -12,6 +12,8 @@ import pytest
 import bench.client
 import bench.config
 import bench.cpu
+import bench.floor
+import bench.floor_measure
 import bench.listing
 import bench.markdown
 import bench.memory
@@ -56,6 +58,8 @@ def result(op: str = "PUT", size: int = 64 * MIB, **changes: object) -> Workload
         bench.client,
         bench.config,
         bench.cpu,
+        bench.floor,
+        bench.floor_measure,
         bench.listing,
         bench.markdown,
         bench.memory,
