@@ -10,7 +10,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -26,6 +26,7 @@ from storage.errors import (
     PartTooSmall,
     QuorumNotReached,
 )
+from storage.local_drive import LocalDrive
 from storage.sets import ECParams, ErasureSets
 from storage.store import LocalDrives, build_storage, open_local_drives, storage_over
 
@@ -124,12 +125,16 @@ def test_reads_start_from_the_k_data_drives(env: Any, size: int) -> None:
     run(go())
 
 
+def roots(local: LocalDrives) -> list[Path]:
+    return [d.root for d in local.drives if isinstance(d, LocalDrive)]
+
+
 def shard_files(local: LocalDrives) -> list[Path]:
-    return [f for d in local.drives for f in (d.root / "data").rglob("*") if f.is_file()]
+    return [f for r in roots(local) for f in (r / "data").rglob("*") if f.is_file()]
 
 
 def staged_files(local: LocalDrives) -> list[Path]:
-    return [f for d in local.drives for f in (d.root / "tmp").iterdir()]
+    return [f for r in roots(local) for f in (r / "tmp").iterdir()]
 
 
 @pytest.mark.parametrize("size", [16 * 1024 + 1, 64 * 1024])  # above inline, one block
@@ -171,11 +176,11 @@ def test_a_failed_one_round_commit_leaves_no_shard(env: Any, monkeypatch: Any) -
     async def go() -> None:
         await storage.buckets.create_bucket("bkt", "me", "us-east-1")
         members = set_drives(storage, drives, "bkt", "k")
-        monkeypatch.setattr(members[0].inner._index, "insert_object", failing)
+        monkeypatch.setattr(cast(LocalDrive, members[0].inner)._index, "insert_object", failing)
         await storage.objects.put_object("bkt", "k", Body(data), len(data), {})
         assert len(shard_files(local)) == 5 and staged_files(local) == []
         for d in members[1:3]:  # now more than m drives fail: rolled back
-            monkeypatch.setattr(d.inner._index, "insert_object", failing)
+            monkeypatch.setattr(cast(LocalDrive, d.inner)._index, "insert_object", failing)
         with pytest.raises(QuorumNotReached):
             await storage.objects.put_object("bkt", "k", Body(os.urandom(40_000)), 40_000, {})
         assert len(shard_files(local)) == 5 and staged_files(local) == []
