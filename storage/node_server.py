@@ -85,10 +85,6 @@ def _rpc_table() -> dict[str, Rpc]:
     }
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
-
-
 async def _receive_shard(request: web.Request, writer: LocalShardWriter) -> int:
     """Copy the request body to ``writer``; the number of bytes received.
 
@@ -271,7 +267,7 @@ class NodeServer:
             return
         results = await asyncio.gather(*(self._call(*c) for c in calls))
         if not ws.closed:
-            await ws.send_str(_dumps({"id": batch_id, "results": results}))
+            await ws.send_str(proto.encode_results(results, batch_id))
 
     async def _call(self, drive_name: str, method: str, args: dict[str, Any]) -> dict[str, Any]:
         drive = self.drives.get(drive_name)
