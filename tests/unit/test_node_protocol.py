@@ -73,6 +73,8 @@ def test_object_record_round_trip() -> None:
     }
     assert proto.to_json(record) == walked
     assert proto.to_json(dataclasses.replace(record, inline=None))["inline"] is None
+    # for_shard spells the record's fields out: it must keep every one of them.
+    assert record.for_shard(2, b"x") == dataclasses.replace(record, shard_index=2, inline=b"x")
 
 
 def test_errors_cross_the_wire_by_name() -> None:
