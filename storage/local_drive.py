@@ -261,6 +261,10 @@ class LocalDrive:
         await self._write(lambda: self._index.make_bucket(bucket))
 
     async def get_bucket(self, name: str) -> BucketRecord:
+        return self.lookup_bucket(name)
+
+    def lookup_bucket(self, name: str) -> BucketRecord:
+        """``get_bucket`` without a coroutine: a point read, done before this returns."""
         return self._lookup(self._index.get_bucket, name)
 
     async def list_buckets(self) -> list[BucketRecord]:
@@ -342,6 +346,11 @@ class LocalDrive:
             raise
 
     async def get_versions(self, bucket: str, key: str) -> list[ObjectRecord]:
+        return self.lookup_versions(bucket, key)
+
+    def lookup_versions(self, bucket: str, key: str) -> list[ObjectRecord]:
+        """``get_versions`` without a coroutine (the node answers a GET's batch without a task
+        per call): a point read, done before this returns."""
         return self._lookup(self._index.get_versions, bucket, key)
 
     async def prune_versions(
