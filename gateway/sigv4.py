@@ -27,6 +27,7 @@ S3 corners that differ from the generic SigV4 recipe:
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import hmac
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -258,6 +259,7 @@ def string_to_sign(amz_date: str, scope: str, canonical_request: str) -> str:
     return f"{ALGORITHM}\n{amz_date}\n{scope}\n{digest}"
 
 
+@functools.lru_cache(maxsize=256)  # four HMACs per request otherwise; one key per day
 def signing_key(secret: str, date: str, region: str, service: str = SERVICE) -> bytes:
     """Derive the day's signing key: HMAC chain over date, region, service, ``aws4_request``.
 

@@ -18,7 +18,7 @@ from gateway.context import GatewayConfig
 from huimin.healing import HealService
 from huimin.logs import setup_logging
 from huimin.settings import Settings
-from huimin.tuning import tune_malloc
+from huimin.tuning import tune_gc, tune_malloc
 from storage.api import Storage
 from storage.heal import Healer
 from storage.sets import ErasureSets
@@ -121,4 +121,5 @@ def run(main: Coroutine[Any, Any, None], settings: Settings) -> None:
     import uvloop
 
     uvloop.install()
+    tune_gc()
     asyncio.run(main)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
+# Allocations (net of frees) between young-generation collections; CPython's default is 700.
+GC_YOUNG_THRESHOLD = 20_000
 
 
 def tune_malloc(block_size_bytes: int) -> bool:
@@ -26,3 +29,18 @@ def tune_malloc(block_size_bytes: int) -> bool:
     libc.mallopt(_M_MMAP_THRESHOLD, mmap_threshold)
     libc.mallopt(_M_TRIM_THRESHOLD, 4 * mmap_threshold)
     return True
+
+
+def tune_gc() -> None:
+    """Collect cycles less often, and never walk the objects start-up made again.
+
+    A request allocates thousands of short-lived objects (tasks, futures, header dicts,
+    records). At CPython's default a young collection ran every 700 allocations, each walking
+    every tracked object still alive (the in-flight requests' tasks and futures), and the
+    full collections walked every module's objects too: ~6% of the gateway's CPU under small
+    PUTs (perf). ``gc.freeze`` moves what start-up made (imports, settings) out of the
+    collector's sight; the young threshold makes the walks ~30x rarer.
+    """
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)

@@ -120,8 +120,11 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 class Index:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, before_commit: Callable[[], None] | None = None) -> None:
+        """``before_commit`` runs in the committer before each group commit; what it raises
+        fails every write of the batch (e.g. the drive folder vanished: nothing may commit)."""
         self.path = path
+        self._before_commit = before_commit
         self._writer = _connect(path)
         self._writer.executescript(_SCHEMA)
         row = self._writer.execute("SELECT value FROM info WHERE name='format'").fetchone()
@@ -131,6 +134,7 @@ class Index:
             )
         elif int(row[0]) != INDEX_FORMAT_VERSION:
             raise RuntimeError(f"{path}: index format {row[0]} is not {INDEX_FORMAT_VERSION}")
+        self._synchronous = "FULL"  # as _connect left the writer
         self._reader = _connect(path)
         self._read_lock = threading.Lock()
         self._jobs: queue.SimpleQueue[_Job[Any] | None] = queue.SimpleQueue()
@@ -186,8 +190,12 @@ class Index:
         db = self._writer
         outcomes: list[tuple[_Job[Any], Any, BaseException | None]] = []
         try:
-            durable = any(job.durable for job in live)
-            db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            if self._before_commit is not None:
+                self._before_commit()
+            synchronous = "FULL" if any(job.durable for job in live) else "NORMAL"
+            if synchronous != self._synchronous:  # a statement per commit otherwise
+                db.execute(f"PRAGMA synchronous={synchronous}")
+                self._synchronous = synchronous
             db.execute("BEGIN IMMEDIATE")
             for job in live:
                 db.execute("SAVEPOINT job")

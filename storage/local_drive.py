@@ -180,7 +180,8 @@ class LocalDrive:
         self._tmp.mkdir()
         self._data.mkdir(exist_ok=True)
         self._index_path = root / "index.sqlite3"
-        self._index = Index(self._index_path)
+        # Index writes check the folder once per group commit, in the committer thread.
+        self._index = Index(self._index_path, before_commit=self._check_present)
         self._index_id = _file_id(self._index_path)
         self._index_file = str(self._index_path)  # os.stat(str) is cheaper than Path.stat()
         self._present_checked = 0.0
@@ -196,9 +197,12 @@ class LocalDrive:
         replaced folder: without this check a write to a vanished drive would be acknowledged
         and then lost at the next restart.
         """
+        self._check_present()
+        return fn(*args)
+
+    def _check_present(self) -> None:
         if _file_id(self._index_file) != self._index_id:
             raise DriveError(f"{self.name}: drive folder was removed or replaced")
-        return fn(*args)
 
     def close(self) -> None:
         self._index.close()
@@ -235,9 +239,9 @@ class LocalDrive:
             raise DriveError(f"{self.name}: {exc}") from exc
 
     async def _write(self, submit: Callable[[], Future[_T]]) -> _T:
-        """Queue an index write for the drive's next group commit and wait until it is durable."""
+        """Queue an index write for the drive's next group commit and wait until it is durable
+        (the committer checks the folder is still there before each commit)."""
         try:
-            self._present(lambda: None)
             return await asyncio.wrap_future(submit())
         except StorageError:
             raise
@@ -257,6 +261,10 @@ class LocalDrive:
         await self._write(lambda: self._index.make_bucket(bucket))
 
     async def get_bucket(self, name: str) -> BucketRecord:
+        return self.lookup_bucket(name)
+
+    def lookup_bucket(self, name: str) -> BucketRecord:
+        """``get_bucket`` without a coroutine: a point read, done before this returns."""
         return self._lookup(self._index.get_bucket, name)
 
     async def list_buckets(self) -> list[BucketRecord]:
@@ -353,6 +361,11 @@ class LocalDrive:
             os.fsync(f.fileno())
 
     async def get_versions(self, bucket: str, key: str) -> list[ObjectRecord]:
+        return self.lookup_versions(bucket, key)
+
+    def lookup_versions(self, bucket: str, key: str) -> list[ObjectRecord]:
+        """``get_versions`` without a coroutine (the node answers a GET's batch without a task
+        per call): a point read, done before this returns."""
         return self._lookup(self._index.get_versions, bucket, key)
 
     async def prune_versions(

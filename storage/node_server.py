@@ -34,6 +34,12 @@ _SEND_BYTES = 2 * 1024 * 1024  # shard bytes per read while streaming a range (u
 SEND_THREADS = 32  # shard ranges being sendfile'd at once, per node
 SHARD_IDLE_TIMEOUT_S = 120.0
 Rpc = Callable[[LocalDrive, dict[str, Any]], Awaitable[Any]]
+Lookup = Callable[[LocalDrive, dict[str, Any]], Any]
+# Point reads done on the event loop (LocalDrive._lookup): answered without a task each.
+LOOKUPS: dict[str, Lookup] = {
+    "get_versions": lambda d, a: d.lookup_versions(a["bucket"], a["key"]),
+    "get_bucket": lambda d, a: d.lookup_bucket(a["name"]),
+}
 
 
 def _rpc_table() -> dict[str, Rpc]:
@@ -195,6 +201,16 @@ def _plain_tcp(request: web.Request) -> bool:
     )
 
 
+def _outcome(lookup: Lookup, drive: LocalDrive, args: dict[str, Any]) -> dict[str, Any]:
+    """``NodeServer._call``'s answer document for a point read, computed right here."""
+    try:
+        return {"result": proto.to_json(lookup(drive, args))}
+    except StorageError as exc:
+        return proto.error_doc(exc)
+    except (ValueError, KeyError, TypeError) as exc:
+        return proto.error_doc(DriveError(f"bad request: {exc!r}"))
+
+
 def _error(exc: BaseException, status: int) -> web.Response:
     return web.json_response(proto.error_doc(exc), status=status)
 
@@ -277,9 +293,22 @@ class NodeServer:
             log.warning("malformed batch on node channel: %s", exc)
             await ws.close()
             return
-        results = await asyncio.gather(*(self._call(*c) for c in calls))
+        results: list[dict[str, Any]] = []
+        later: list[int] = []
+        for i, (drive_name, method, args) in enumerate(calls):
+            lookup = LOOKUPS.get(method)
+            drive = self.drives.get(drive_name)
+            if lookup is not None and drive is not None:
+                results.append(_outcome(lookup, drive, args))
+            else:
+                results.append({})
+                later.append(i)
+        if later:
+            done = await asyncio.gather(*(self._call(*calls[i]) for i in later))
+            for i, result in zip(later, done, strict=True):
+                results[i] = result
         if not ws.closed:
-            await ws.send_bytes(proto.encode_message({"id": batch_id, "results": results}))
+            await ws.send_bytes(proto.encode_results(results, batch_id))
 
     async def _call(self, drive_name: str, method: str, args: dict[str, Any]) -> dict[str, Any]:
         drive = self.drives.get(drive_name)

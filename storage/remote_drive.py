@@ -37,6 +37,15 @@ _R = TypeVar("_R")
 log = logging.getLogger(__name__)
 _END = object()
 LIVENESS_PROBES = 2  # unanswered probes in a row that make a node unresponsive
+# Batches sent to one node and not answered yet; further calls wait for one of them to be
+# answered and then go together (NodeClient.call).
+BATCHES_IN_FLIGHT = 1
+# Calls that read many rows (milliseconds) or shard bytes (up to CHANNEL_READ_BYTES): sent in
+# batches of their own, which nothing waits for (a node answers a batch once all its calls are
+# done), and which wait for nothing.
+SLOW_METHODS = frozenset(
+    {"list_page", "list_versions", "list_uploads", "list_buckets", "read_shard"}
+)
 _ERROR_BODY_LIMIT_BYTES = 64 * 1024
 
 
@@ -91,6 +100,9 @@ class NodeClient:
         # Calls to one node made in the same event-loop turn travel in one request: the 12
         # drives of a set live on 6 nodes, and concurrent requests coalesce further.
         self._pending: dict[str, list[_Call]] = {}
+        self._in_flight: dict[str, int] = {}  # batches sent per node, not answered yet
+        self._scheduled: set[str] = set()  # nodes whose pending calls flush this turn
+        self._closed = False
         self._batches: set[asyncio.Task[None]] = set()
         self._channels = Channels(self._open_channel)
         self.shard_connections = ShardConnections(tls)  # GET's shard streams
@@ -155,26 +167,74 @@ class NodeClient:
 
     def call(self, base: str, drive: str, name: str, method: str, args: Any) -> asyncio.Future[Any]:
         """Queue ``method(args)`` on ``drive`` of node ``base`` for this turn's batch; the
-        future resolves to the JSON result or raises what the drive raised."""
+        future resolves to the JSON result or raises what the drive raised.
+
+        While ``BATCHES_IN_FLIGHT`` batches to the node wait for their answers, the calls wait
+        too and go as one batch when an answer comes: under load, concurrent requests share
+        messages (the per-message Python and syscalls on both ends) and each drive's group
+        commit gets their writes at once (one fsync for several PUTs)."""
         loop = asyncio.get_running_loop()
         pending = self._pending.get(base)
         if pending is None:
             pending = self._pending[base] = []
+        if base not in self._scheduled and (
+            self._in_flight.get(base, 0) < BATCHES_IN_FLIGHT or method in SLOW_METHODS
+        ):
+            self._scheduled.add(base)
             loop.call_soon(self._flush, base)
         call = _Call(drive, name, method, args, loop.create_future())
         pending.append(call)
         return call.future
 
     def _flush(self, base: str) -> None:
-        task = asyncio.create_task(self._send(base, self._pending.pop(base)))
+        self._scheduled.discard(base)
+        calls = self._pending.pop(base, None)
+        if not calls:  # already sent by an answer that came first
+            return
+        slow = [c for c in calls if c.method in SLOW_METHODS]
+        if slow:
+            self._start(base, slow, counted=False)
+            calls = [c for c in calls if c.method not in SLOW_METHODS]
+        if not calls:
+            return
+        if self._in_flight.get(base, 0) >= BATCHES_IN_FLIGHT:  # flushed for a listing call
+            self._pending[base] = calls
+            return
+        self._in_flight[base] = self._in_flight.get(base, 0) + 1
+        self._start(base, calls, counted=True)
+
+    def _start(self, base: str, calls: list[_Call], counted: bool) -> None:
+        task = asyncio.create_task(self._send(base, calls, counted))
         self._batches.add(task)
         task.add_done_callback(self._batches.discard)
 
-    async def _send(self, base: str, calls: list[_Call]) -> None:
+    def _answered(self, base: str) -> None:
+        """A batch to ``base`` ended: send what waited for it."""
+        self._in_flight[base] -= 1
+        if base not in self._pending or base in self._scheduled:
+            return
+        if self._closed:  # shutting down: nothing is sent any more
+            for c in self._pending.pop(base):
+                _settle(c.future, exc=DriveError(f"{c.name}: node client closed"))
+            return
+        self._flush(base)
+
+    async def _send(self, base: str, calls: list[_Call], counted: bool) -> None:
+        try:
+            await self._send_batch(base, calls)
+        finally:
+            if counted:
+                self._answered(base)
+
+    async def _send_batch(self, base: str, calls: list[_Call]) -> None:
         async def request() -> list[Any]:
             channel = await self._channels.get(base)
             return await channel.call([(c.drive, c.method, c.args) for c in calls])
 
+        if base in self.down:  # marked down while these calls waited
+            for c in calls:
+                _settle(c.future, exc=DriveError(f"{c.name}: node unreachable (marked down)"))
+            return
         try:
             results = await self.bounded(base, request())
         except Exception as exc:
@@ -241,6 +301,7 @@ class NodeClient:
         return self._session
 
     async def close(self) -> None:
+        self._closed = True
         for task in [*self._probes.values(), *self._batches]:
             task.cancel()
         await self._channels.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from storage import errors
@@ -63,6 +65,16 @@ def test_object_record_round_trip() -> None:
         inline=b"\x00\xffshard",
     )
     assert proto.object_record(proto.to_json(record)) == record
+    # The record's own encoding sends the document the generic dataclass walk sends.
+    walked = {
+        **{f: getattr(record, f) for f in record.__dataclass_fields__},
+        "parts": [{f: getattr(p, f) for f in p.__dataclass_fields__} for p in record.parts],
+        "inline": b"\x00\xffshard",  # raw: encode_message carries it after the JSON
+    }
+    assert proto.to_json(record) == walked
+    assert proto.to_json(dataclasses.replace(record, inline=None))["inline"] is None
+    # for_shard spells the record's fields out: it must keep every one of them.
+    assert record.for_shard(2, b"x") == dataclasses.replace(record, shard_index=2, inline=b"x")
 
 
 def test_errors_cross_the_wire_by_name() -> None:

@@ -1,0 +1,108 @@
+"""How NodeClient groups drive calls into batches per node (storage/remote_drive.py): the calls
+of one event-loop turn go together, calls made while the node's previous batch waits for its
+answer go together once it is answered, and listing calls never wait behind other calls."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from storage import node_protocol as proto
+from storage.remote_drive import NodeClient
+
+BASE = "http://n1"
+
+
+class HeldChannel:
+    """A channel that records each batch's methods and answers when told to."""
+
+    closed = False
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+        self.release: dict[int, asyncio.Event] = {}
+
+    async def call(self, calls: Sequence[tuple[str, str, Any]]) -> list[Any]:
+        n = len(self.batches)
+        self.batches.append([method for _, method, _ in calls])
+        self.release[n] = asyncio.Event()
+        await self.release[n].wait()
+        return [{"result": method} for _, method, _ in calls]
+
+
+class FakeChannels:
+    def __init__(self, channel: HeldChannel) -> None:
+        self.channel = channel
+
+    async def get(self, base: str) -> HeldChannel:
+        return self.channel
+
+    async def close(self) -> None:
+        pass
+
+
+async def turns(n: int = 5) -> None:
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+def test_calls_wait_for_the_batch_in_flight_and_go_together() -> None:
+    async def go() -> None:
+        client = NodeClient(proto.ClusterIdentity("dep", 1, "s"))
+        channel = HeldChannel()
+        client._channels = FakeChannels(channel)  # type: ignore[assignment]  # a test double
+        try:
+            a = client.call(BASE, "d1", "n1/d1", "get_versions", {})
+            b = client.call(BASE, "d2", "n1/d2", "get_versions", {})  # same turn: same batch
+            await turns()
+            assert channel.batches == [["get_versions", "get_versions"]]
+            c = client.call(BASE, "d1", "n1/d1", "commit_object", {})
+            await turns()
+            d = client.call(BASE, "d2", "n1/d2", "prune_versions", {})
+            # A listing call does not wait behind the batch in flight, nor hold others up.
+            listed = client.call(BASE, "d1", "n1/d1", "list_page", {})
+            await turns()
+            assert channel.batches == [["get_versions", "get_versions"], ["list_page"]]
+            channel.release[1].set()
+            assert await listed == "list_page"
+            channel.release[0].set()
+            assert await a == await b == "get_versions"
+            await turns()  # the answer sent what waited, as one batch
+            assert channel.batches[2] == ["commit_object", "prune_versions"]
+            channel.release[2].set()
+            assert (await c, await d) == ("commit_object", "prune_versions")
+            e = client.call(BASE, "d1", "n1/d1", "info", {})  # nothing in flight: sent at once
+            await turns()
+            assert channel.batches[3] == ["info"]
+            channel.release[3].set()
+            assert await e == "info"
+        finally:
+            await client.close()
+
+    asyncio.run(go())
+
+
+def test_calls_waiting_for_a_node_marked_down_fail_at_once() -> None:
+    async def go() -> None:
+        client = NodeClient(proto.ClusterIdentity("dep", 1, "s"))
+        channel = HeldChannel()
+        client._channels = FakeChannels(channel)  # type: ignore[assignment]  # a test double
+        try:
+            first = client.call(BASE, "d1", "n1/d1", "info", {})
+            await turns()
+            waiting = client.call(BASE, "d1", "n1/d1", "info", {})
+            await turns()
+            client.down.add(BASE)  # as mark_down does, without its probe task
+            channel.release[0].set()
+            assert await first == "info"
+            try:
+                await waiting
+                raise AssertionError("a call to a node marked down must fail")
+            except Exception as exc:
+                assert "marked down" in str(exc)
+            assert len(channel.batches) == 1
+        finally:
+            await client.close()
+
+    asyncio.run(go())
