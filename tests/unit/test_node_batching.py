@@ -8,6 +8,8 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
+
 from storage import node_protocol as proto
 from storage.remote_drive import NodeClient
 
@@ -47,7 +49,8 @@ async def turns(n: int = 5) -> None:
         await asyncio.sleep(0)
 
 
-def test_calls_wait_for_the_batch_in_flight_and_go_together() -> None:
+@pytest.mark.parametrize("bulk", ["list_page", "read_shard"])
+def test_calls_wait_for_the_batch_in_flight_and_go_together(bulk: str) -> None:
     async def go() -> None:
         client = NodeClient(proto.ClusterIdentity("dep", 1, "s"))
         channel = HeldChannel()
@@ -60,12 +63,13 @@ def test_calls_wait_for_the_batch_in_flight_and_go_together() -> None:
             c = client.call(BASE, "d1", "n1/d1", "commit_object", {})
             await turns()
             d = client.call(BASE, "d2", "n1/d2", "prune_versions", {})
-            # A listing call does not wait behind the batch in flight, nor hold others up.
-            listed = client.call(BASE, "d1", "n1/d1", "list_page", {})
+            # A listing call or shard read does not wait behind the batch in flight, nor hold
+            # others up.
+            listed = client.call(BASE, "d1", "n1/d1", bulk, {})
             await turns()
-            assert channel.batches == [["get_versions", "get_versions"], ["list_page"]]
+            assert channel.batches == [["get_versions", "get_versions"], [bulk]]
             channel.release[1].set()
-            assert await listed == "list_page"
+            assert await listed == bulk
             channel.release[0].set()
             assert await a == await b == "get_versions"
             await turns()  # the answer sent what waited, as one batch
