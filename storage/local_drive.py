@@ -287,12 +287,16 @@ class LocalDrive:
         """Remove a staged (never committed) shard, if it is still there."""
         await self._run((self._tmp / data_id).unlink, True, cleanup=True)
 
+    def _open_data(self, data_id: str) -> int:
+        """A read-only descriptor of a committed shard file; DriveNotFound if there is none."""
+        try:
+            return os.open(self._data_path(data_id), os.O_RDONLY)
+        except FileNotFoundError as exc:
+            raise DriveNotFound(data_id) from exc
+
     async def read_shard(self, data_id: str, offset: int, length: int) -> bytes:
         def read() -> bytes:
-            try:
-                fd = os.open(self._data_path(data_id), os.O_RDONLY)
-            except FileNotFoundError as exc:
-                raise DriveNotFound(data_id) from exc
+            fd = self._open_data(data_id)
             try:
                 return os.pread(fd, length, offset)
             finally:
@@ -302,10 +306,7 @@ class LocalDrive:
 
     async def open_shard(self, data_id: str, offset: int, length: int) -> LocalShardReader:
         def open_range() -> LocalShardReader:
-            try:
-                fd = os.open(self._data_path(data_id), os.O_RDONLY)
-            except FileNotFoundError as exc:
-                raise DriveNotFound(data_id) from exc
+            fd = self._open_data(data_id)
             try:
                 held = max(0, min(length, os.fstat(fd).st_size - offset))
             except OSError:

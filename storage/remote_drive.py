@@ -603,8 +603,6 @@ class RemoteDrive:
     async def commit_object(
         self, record: ObjectRecord, staged: Sequence[str], shard: bytes | None = None
     ) -> bool:
-        if shard is None:
-            return await self._rpc("commit_object", bool, record=record, staged=list(staged))
         return await self._rpc(
             "commit_object", bool, record=record, staged=list(staged), shard=shard
         )

@@ -9,7 +9,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import pytest
 from typer.testing import CliRunner
 
 from bench.floor import STAGES
@@ -186,15 +185,6 @@ def test_bench_embedded_target_with_degraded_get(tmp_path: Path) -> None:
     assert [t["target"] for t in degraded["targets"]] == [">= 0.5 x healthy GET"]
 
 
-def cluster_available() -> bool:
-    try:
-        import huimin.cluster  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not cluster_available(), reason="huimin cluster is not there yet")
 def test_bench_cluster_target(tmp_path: Path) -> None:
     """``--target cluster``: cluster up, bench (CPU of the gateway and every node, degraded GET
     with two nodes killed and restarted), cluster down."""
@@ -217,7 +207,6 @@ def test_bench_cluster_target(tmp_path: Path) -> None:
     assert not state.exists()
 
 
-@pytest.mark.skipif(not cluster_available(), reason="huimin cluster is not there yet")
 def test_bench_server_env_reaches_every_cluster_process(tmp_path: Path) -> None:
     """``--server-env`` settings reach the cluster's gateway and nodes (``huimin cluster up``
     on its own hands them none: their config files rule)."""

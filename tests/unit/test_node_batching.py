@@ -44,6 +44,14 @@ class FakeChannels:
         pass
 
 
+def held_client() -> tuple[NodeClient, HeldChannel]:
+    """A NodeClient whose one node channel answers a batch only when the test releases it."""
+    client = NodeClient(proto.ClusterIdentity("dep", 1, "s"))
+    channel = HeldChannel()
+    client._channels = FakeChannels(channel)  # type: ignore[assignment]  # a test double
+    return client, channel
+
+
 async def turns(n: int = 5) -> None:
     for _ in range(n):
         await asyncio.sleep(0)
@@ -52,9 +60,7 @@ async def turns(n: int = 5) -> None:
 @pytest.mark.parametrize("bulk", ["list_page", "read_shard"])
 def test_calls_wait_for_the_batch_in_flight_and_go_together(bulk: str) -> None:
     async def go() -> None:
-        client = NodeClient(proto.ClusterIdentity("dep", 1, "s"))
-        channel = HeldChannel()
-        client._channels = FakeChannels(channel)  # type: ignore[assignment]  # a test double
+        client, channel = held_client()
         try:
             a = client.call(BASE, "d1", "n1/d1", "get_versions", {})
             b = client.call(BASE, "d2", "n1/d2", "get_versions", {})  # same turn: same batch
@@ -89,9 +95,7 @@ def test_calls_wait_for_the_batch_in_flight_and_go_together(bulk: str) -> None:
 
 def test_calls_waiting_for_a_node_marked_down_fail_at_once() -> None:
     async def go() -> None:
-        client = NodeClient(proto.ClusterIdentity("dep", 1, "s"))
-        channel = HeldChannel()
-        client._channels = FakeChannels(channel)  # type: ignore[assignment]  # a test double
+        client, channel = held_client()
         try:
             first = client.call(BASE, "d1", "n1/d1", "info", {})
             await turns()
