@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import math
 import multiprocessing
 import os
 import resource
@@ -335,7 +336,7 @@ class _Child:
 
 
 @contextlib.contextmanager
-def _child(target: Callable[..., None], *args: Any) -> Iterator[_Child]:
+def child_process(target: Callable[..., None], *args: Any) -> Iterator[_Child]:
     """A child running ``target(conn, *args)``, killed if still there when the block ends."""
     context = _context()
     ours, theirs = context.Pipe()
@@ -359,9 +360,9 @@ def transfer(
     timeout_s = 60 + nbytes / (_SLOWEST_MB_S * 10**6)
     target = folder / f"received-{receive_mode}" if receive_mode != "recv_into" else None
     try:
-        with _child(_receiver_child, receive_mode, nbytes, target) as receiver:
+        with child_process(_receiver_child, receive_mode, nbytes, target) as receiver:
             port = receiver.result(60, "the receiver")
-            with _child(_sender_child, port, send_mode, nbytes, source) as sender:
+            with child_process(_sender_child, port, send_mode, nbytes, source) as sender:
                 sent = float(sender.result(timeout_s, "the sender"))
                 received = float(receiver.result(timeout_s, "the receiver"))
     finally:
@@ -372,7 +373,7 @@ def transfer(
 
 def compute(layout: Layout, nbytes: int) -> dict[str, float]:
     """``compute_stages`` in a child process."""
-    with _child(_compute_child, layout, nbytes) as child:
+    with child_process(_compute_child, layout, nbytes) as child:
         timeout_s = 60 + 4 * nbytes / (_SLOWEST_MB_S * 10**6)
         result: dict[str, float] = child.result(timeout_s, "hashing and coding")
     return result
@@ -446,3 +447,14 @@ def store_layout(target: str, topology: Path, server_env: Mapping[str, str]) -> 
         setting("ec_parity_shards"),
         setting("block_size_bytes"),
     )
+
+
+def store_nodes(target: str, topology: Path, layout: Layout) -> tuple[int, int]:
+    """(nodes, drives per node) one erasure set spreads over: the topology's for a cluster;
+    0 nodes for a server that keeps its drives itself (embedded, or an endpoint's unknown)."""
+    if target != "cluster":
+        return 0, layout.k + layout.m
+    from huimin.topology import load_topology
+
+    nodes = len(load_topology(topology).nodes)
+    return nodes, math.ceil((layout.k + layout.m) / nodes)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from bench import floor as floors
+from bench import ops_floor
 from bench.profile import STAGES, SYNC_WAIT
 from bench.report import MISSING, fmt_num, format_errors, format_table, targets_for
 from bench.results import WorkloadResult
@@ -257,7 +258,29 @@ def floor_section(floor: Mapping[str, Any], results: Sequence[WorkloadResult]) -
     by_kind = floors.by_kind_rows(pair, results)
     if by_kind:
         out += [md_table(floors.KIND_HEADER, by_kind), ""]
+    if "ops" in floor:
+        out += ops_floor_section(floor["ops"], floor["cores"], results)
     return out
+
+
+def ops_floor_section(
+    ops: Mapping[str, Any], cores: int, results: Sequence[WorkloadResult]
+) -> list[str]:
+    """The small-operation floor (bench/ops_floor.py): the skeleton of each operation."""
+    return [
+        f"### Small operations: the skeleton of each request ({ops['count']} operations, "
+        f"{ops['concurrency']} in flight, median of the repeats)",
+        "",
+        "The same messages between the same processes as the cluster's (client -> gateway -> "
+        "one message per node, batched one in flight per node -> answers -> response), over "
+        "raw uvloop protocols with no work in any process: no HTTP parsing, auth, JSON, index "
+        f"or fsync. Max ops/s = 10^6 x {cores} cores / (CPU us per op of the servers and a "
+        "client): the skeleton's own client, or the CPU the suite's client spent per op in "
+        "`small`. UNREACHABLE: the skeleton alone misses the target here.",
+        "",
+        md_table(ops_floor.OPS_HEADER, ops_floor.ops_rows(ops, cores, results)),
+        "",
+    ]
 
 
 def render(

@@ -32,7 +32,9 @@ from bench import listing, markdown, plots, servers
 from bench.client import Credentials
 from bench.config import RESULTS_ROOT, BenchConfig, Log, load_note, scale_notes
 from bench.floor import floor_document
-from bench.floor_measure import available_cores, measure_floor, store_layout
+from bench.floor_measure import available_cores, measure_floor, store_layout, store_nodes
+from bench.floor_skeleton import measure_ops_floor
+from bench.ops_floor import op_shapes, ops_floor_document
 from bench.profile import profile_kinds
 from bench.report import format_errors, format_table, report_document, result_from_dict
 from bench.results import WorkloadResult
@@ -94,6 +96,11 @@ def open_target(config: BenchConfig, log: Log) -> AbstractContextManager[servers
     return servers.embedded(config.data_dir, env, config.region, log)
 
 
+# The small-operation skeletons run this many operations per ``small`` operation: they cost
+# ~0.2 ms each, so 5x the small count is a few seconds.
+SKELETON_OPS_PER_SMALL_OP = 5
+
+
 @contextmanager
 def _timer(log: Log, what: str) -> Iterator[None]:
     started = time.monotonic()
@@ -107,8 +114,12 @@ def _measure_floor(config: BenchConfig, log: Log) -> tuple[dict[str, Any] | None
     directory = config.data_dir or Path(tempfile.gettempdir())
     log(f"floor: {config.runs} repeat(s) of {format_size(config.floor_bytes)} per stage, "
         f"{layout.codec} {layout.k}+{layout.m}, scratch files in {directory}")  # fmt: skip
+    nodes, drives = store_nodes(config.target, config.topology, layout)
+    shapes = op_shapes(config.small_size, layout.k, layout.m, nodes, drives)
+    count = max(config.small_count, 1) * SKELETON_OPS_PER_SMALL_OP
     try:
         samples = measure_floor(layout, config.floor_bytes, config.runs, directory, log)
+        ops = measure_ops_floor(shapes, count, config.small_concurrency, config.runs, log)
     except Exception as exc:
         message = f"workload floor failed: {type(exc).__name__}: {exc}"[:500]
         log(message)
@@ -116,6 +127,7 @@ def _measure_floor(config: BenchConfig, log: Log) -> tuple[dict[str, Any] | None
     doc = floor_document(
         layout, available_cores(), config.floor_bytes, str(directory.resolve()), samples
     )
+    doc["ops"] = ops_floor_document(shapes, config.small_concurrency, count, ops)
     return doc, None
 
 

@@ -12,6 +12,8 @@ from typing import Any
 from typer.testing import CliRunner
 
 from bench.floor import STAGES
+from bench.floor_skeleton import measure_skeleton
+from bench.ops_floor import op_shapes
 from huimin.cli import app
 from tests.conftest import Server
 
@@ -165,10 +167,26 @@ def test_bench_floor_alone_starts_no_server_and_rerenders(tmp_path: Path) -> Non
         assert composed["server_cpu_s_per_gb"] > 0 and composed["max_mb_per_s"] > 0
     assert list((tmp_path / "data").iterdir()) == []  # scratch files removed
     assert "| PUT | " in run.output and "reachable" in run.output.lower()
+    ops = floor["ops"]  # embedded: the skeleton's gateway answers by itself
+    assert ops["concurrency"] == 8 and ops["count"] == 10000
+    for op in ("PUT", "GET"):
+        assert ops["ops"][op]["shape"]["nodes"] == 0
+        (sample,) = ops["ops"][op]["samples"]
+        assert sample["nodes_us"] == 0 and sample["gateway_us"] > 0 and sample["client_us"] > 0
+    assert "| PUT 4 KiB | 0 " in run.output
     (results / "report.md").unlink()
     again = CliRunner().invoke(app, ["bench", "--rerender", str(results)])
     assert again.exit_code == 0, again.output
     assert "## Floor: the least CPU" in (results / "report.md").read_text()
+    assert "### Small operations" in (results / "report.md").read_text()
+
+
+def test_the_skeleton_of_a_get_costs_each_role_something() -> None:
+    """A real skeleton: 4 node processes, a gateway and a client exchanging frames."""
+    _, get = op_shapes(4096, 8, 4, 6, 2)
+    figures = measure_skeleton(get, 500, 8)
+    assert set(figures) == {"client_us", "gateway_us", "nodes_us", "ops_per_s"}
+    assert all(v > 0 for v in figures.values()), figures
 
 
 def test_bench_embedded_target_with_degraded_get(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ import bench.listing
 import bench.markdown
 import bench.memory
 import bench.multipart
+import bench.ops_floor
 import bench.plots
 import bench.profile
 import bench.progress
@@ -64,6 +65,7 @@ def result(op: str = "PUT", size: int = 64 * MIB, **changes: object) -> Workload
         bench.markdown,
         bench.memory,
         bench.multipart,
+        bench.ops_floor,
         bench.plots,
         bench.profile,
         bench.progress,
