@@ -26,6 +26,7 @@ layer must pin which file belongs to which object version.
 
 from __future__ import annotations
 
+import functools
 import struct
 from typing import Final
 
@@ -43,6 +44,7 @@ __all__ = [
     "frame_hash",
     "parse_shard_header",
     "shard_header",
+    "shard_headers",
     "verify_block",
 ]
 
@@ -90,6 +92,18 @@ def shard_header(layout: Layout, shard_index: int) -> bytes:
         bytes(8),
     )
     return body + _CHECKSUM.pack(xxhash.xxh3_64_intdigest(body))
+
+
+@functools.lru_cache(maxsize=32)
+def shard_headers(layout: Layout) -> tuple[bytes, ...]:
+    """The headers of all k+m shard files of ``layout``, by shard index (computed once per
+    layout: a small PUT needs all of them).
+
+    >>> headers = shard_headers(Layout("zfec", 4, 2))
+    >>> len(headers), headers[5] == shard_header(Layout("zfec", 4, 2), 5)
+    (6, True)
+    """
+    return tuple(shard_header(layout, i) for i in range(layout.k + layout.m))
 
 
 def parse_shard_header(data: bytes | memoryview) -> tuple[Layout, int]:

@@ -109,7 +109,8 @@ class RequestBody:
             and self._sha256.hexdigest() != expected_sha256.lower()
         ):
             raise XAmzContentSHA256Mismatch()
-        checksums.md5_content_check(self._headers.get("content-md5"), self._md5.digest())
+        md5 = self._md5.digest()
+        checksums.md5_content_check(self._headers.get("content-md5"), md5)
         stored: dict[str, str] = {}
         for alg, expected in self._wanted.items():
             computed = self._checksummers[alg].digest_b64()
@@ -120,7 +121,7 @@ class RequestBody:
             if expected is not None:
                 checksums.verify(expected, computed, alg)
             stored[alg] = computed
-        return BodyDigest(md5_hex=self._md5.hexdigest(), checksums=stored)
+        return BodyDigest(md5_hex=md5.hex(), checksums=stored)
 
     async def _drain(self) -> None:
         assert self._decoder is not None

@@ -27,7 +27,7 @@ from storage.quorum import (
     write_quorum,
 )
 from storage.records import ObjectRecord
-from storage.sets import ErasureSets, ObjectSet, each, new_id, outcomes
+from storage.sets import ECParams, ErasureSets, ObjectSet, each, new_id, outcomes
 from storage.streams import StagedShards, part_ref, write_part
 
 log = logging.getLogger(__name__)
@@ -107,10 +107,14 @@ class ErasureObjects:
         self.clock = clock
         # Told about every write that reached quorum but not every drive (the heal queue).
         self.missed = missed
+        self._layout_of: tuple[ECParams, Layout] | None = None
 
     def _layout(self) -> Layout:
+        """The layout new writes use (made once: validating a Layout costs a codec lookup)."""
         p = self.sets.params
-        return Layout(p.codec, p.k, p.m, p.block_size)
+        if self._layout_of is None or self._layout_of[0] is not p:
+            self._layout_of = (p, Layout(p.codec, p.k, p.m, p.block_size))
+        return self._layout_of[1]
 
     @property
     def write_quorum(self) -> int:
@@ -121,9 +125,12 @@ class ErasureObjects:
     ) -> ObjectInfo:
         oset = await self.write_set(bucket, key)
         layout = self._layout()
+        inline_threshold = self.sets.params.inline_threshold
+        # An inline part has no shard files, so no data id to name them.
+        data_id = new_id() if size > inline_threshold else ""
         staged = await write_part(
-            oset, layout, body, size, new_id(), self.write_quorum,
-            self.sets.params.inline_threshold, one_round_bytes=layout.block_size,
+            oset, layout, body, size, data_id, self.write_quorum, inline_threshold,
+            one_round_bytes=layout.block_size,
         )  # fmt: skip
         try:
             digest = await body.finish()
@@ -152,23 +159,27 @@ class ErasureObjects:
     async def commit(self, oset: ObjectSet, record: ObjectRecord, staged: StagedShards) -> None:
         """Commit a version on every drive holding its staged shards; prune what it supersedes."""
 
+        inline, files = staged.inline, staged.files
+
+        # Plain functions handing over the drive's coroutine: no coroutine of our own per drive.
+        def one_inline(position: int) -> Awaitable[bool]:
+            assert inline is not None
+            shard = oset.shard_of(position)
+            return oset.drives[position].commit_object(record.for_shard(shard, inline[shard]), [])
+
         async def one(position: int) -> bool:
             if not staged.ok[position]:
                 raise DriveError("no staged shard")
             shard = oset.shard_of(position)
-            if staged.inline is not None:
-                inline = staged.inline[shard]
-                return await oset.drives[position].commit_object(
-                    record.for_shard(shard, inline), []
-                )
             return await oset.drives[position].commit_object(
                 record.for_shard(shard, None),
                 [staged.data_id],
-                staged.files[shard] if staged.files is not None else None,
+                files[shard] if files is not None else None,
             )
 
         try:
-            await self.commit_on(oset, record, one)
+            # Inline shards are staged on every drive by construction (ok is all True).
+            await self.commit_on(oset, record, one if inline is None else one_inline)
         finally:
             await staged.discard()
 

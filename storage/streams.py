@@ -90,11 +90,8 @@ class ShardWriters:
         shard_bytes = self.layout.shard_file_size(size)
         results = await each(self.oset.drives, lambda d: d.create_shard(data_id, shard_bytes))
         self.writers = [r if not isinstance(r, BaseException) else None for r in results]
-        headers = [
-            framing.shard_header(self.layout, self.oset.shard_of(p))
-            for p in range(len(self.writers))
-        ]
-        await self._write_all(lambda p: [headers[p]])
+        headers = framing.shard_headers(self.layout)
+        await self._write_all(lambda p: [headers[self.oset.shard_of(p)]])
 
     def pieces(self, encoded: EncodedBlock) -> Callable[[int], list[bytes]]:
         """Drive position -> the framed pieces of its shard of ``encoded``."""
@@ -200,7 +197,16 @@ async def _quietly(aw: Awaitable[None]) -> None:
 
 def _inline_shards(codec: Codec, layout: Layout, block: bytes, body: UploadBody) -> list[bytes]:
     """All shard files of a small part, built in memory (header + framed blocks)."""
-    files = [bytearray(framing.shard_header(layout, i)) for i in range(layout.k + layout.m)]
+    headers = framing.shard_headers(layout)
+    if 0 < len(block) <= layout.block_size:
+        # One block (every inline object by default): each file in one join, no bytearrays.
+        body.update(block)
+        frame_hash = framing.frame_hash
+        return [
+            b"".join((headers[i], frame_hash(payload, shard_index=i, block_index=0), payload))
+            for i, payload in enumerate(codec.encode(block))
+        ]
+    files = [bytearray(h) for h in headers]
     for b in range(layout.block_count(len(block))):
         start = b * layout.block_size
         encoded = encode_block(codec, block[start : start + layout.block_size], b, body)
