@@ -17,13 +17,12 @@ import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from storage.drive import ListRow, RowPage
 from storage.errors import BucketExists, BucketNotEmpty, BucketNotFound, DriveNotFound
+from storage.group_commit import Job, PendingWrite, settle
 from storage.records import (
     BucketRecord,
     ObjectRecord,
@@ -104,14 +103,6 @@ def page_digest(rows: Sequence[Sequence[str | int]]) -> str:
     return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
-@dataclass
-class _Job(Generic[_T]):
-    fn: Callable[[sqlite3.Connection], _T]
-    durable: bool
-    after: Callable[[_T], None] | None  # runs once the batch committed (e.g. unlink files)
-    future: Future[_T]
-
-
 def _connect(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA journal_mode=WAL")
@@ -137,7 +128,8 @@ class Index:
         self._synchronous = "FULL"  # as _connect left the writer
         self._reader = _connect(path)
         self._read_lock = threading.Lock()
-        self._jobs: queue.SimpleQueue[_Job[Any] | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[Job[Any] | None] = queue.SimpleQueue()
+        self._settle_lock = threading.Lock()
         self._committer = threading.Thread(
             target=self._commit_loop, name=f"commit-{path.parent.name}", daemon=True
         )
@@ -155,13 +147,13 @@ class Index:
         fn: Callable[[sqlite3.Connection], _T],
         durable: bool = True,
         after: Callable[[_T], None] | None = None,
-    ) -> Future[_T]:
-        """Queue ``fn`` for the next group commit; the future resolves once it is committed
+    ) -> PendingWrite[_T]:
+        """Queue ``fn`` for the next group commit; the write resolves once it is committed
         (fsync'd when ``durable``; non-durable writes are ordered before the next durable one,
         so a crash can only lose a suffix of them)."""
-        job = _Job(fn=fn, durable=durable, after=after, future=Future())
-        self._jobs.put(job)
-        return job.future
+        pending: PendingWrite[_T] = PendingWrite(self._settle_lock)
+        self._jobs.put(Job(fn, durable, after, pending))
+        return pending
 
     def _commit_loop(self) -> None:
         while True:
@@ -183,12 +175,13 @@ class Index:
             if stop:
                 return
 
-    def _commit(self, batch: list[_Job[Any]]) -> None:
-        live = [job for job in batch if job.future.set_running_or_notify_cancel()]
+    def _commit(self, batch: list[Job[Any]]) -> None:
+        with self._settle_lock:
+            live = [job for job in batch if job.pending.claim()]
         if not live:
             return
         db = self._writer
-        outcomes: list[tuple[_Job[Any], Any, BaseException | None]] = []
+        outcomes: list[tuple[Job[Any], Any, BaseException | None]] = []
         try:
             if self._before_commit is not None:
                 self._before_commit()
@@ -197,36 +190,42 @@ class Index:
                 db.execute(f"PRAGMA synchronous={synchronous}")
                 self._synchronous = synchronous
             db.execute("BEGIN IMMEDIATE")
-            for job in live:
-                db.execute("SAVEPOINT job")
+            if len(live) == 1:  # the transaction is the job's own savepoint
+                job = live[0]
                 try:
                     outcomes.append((job, job.fn(db), None))
-                    db.execute("RELEASE job")
                 except Exception as exc:
-                    db.execute("ROLLBACK TO job")
-                    db.execute("RELEASE job")
+                    if db.in_transaction:  # (some SQLite errors roll back by themselves)
+                        db.execute("ROLLBACK")
                     outcomes.append((job, None, exc))
-            db.execute("COMMIT")
+            else:
+                for job in live:
+                    db.execute("SAVEPOINT job")
+                    try:
+                        outcomes.append((job, job.fn(db), None))
+                        db.execute("RELEASE job")
+                    except Exception as exc:
+                        db.execute("ROLLBACK TO job")
+                        db.execute("RELEASE job")
+                        outcomes.append((job, None, exc))
+            if db.in_transaction:
+                db.execute("COMMIT")
         except Exception as exc:  # the commit itself failed: nothing of the batch is durable
             if db.in_transaction:
                 db.execute("ROLLBACK")
-            for job in live:
-                job.future.set_exception(exc)
+            settle(self._settle_lock, [(job.pending, None, exc) for job in live])
             return
         for job, result, error in outcomes:
-            if error is not None:
-                job.future.set_exception(error)
-                continue
-            if job.after is not None:
+            if error is None and job.after is not None:
                 try:
                     job.after(result)
                 except Exception:  # post-commit cleanup (file unlinks) is best effort
                     log.warning("post-commit step failed on %s", self.path, exc_info=True)
-            job.future.set_result(result)
+        settle(self._settle_lock, [(job.pending, result, error) for job, result, error in outcomes])
 
     # Buckets ---------------------------------------------------------------------------------
 
-    def make_bucket(self, bucket: BucketRecord) -> Future[None]:
+    def make_bucket(self, bucket: BucketRecord) -> PendingWrite[None]:
         def op(db: sqlite3.Connection) -> None:
             if _bucket_exists(db, bucket.name):
                 raise BucketExists(bucket.name)
@@ -251,7 +250,7 @@ class Index:
             rows = db.execute("SELECT * FROM buckets ORDER BY name").fetchall()
         return [BucketRecord(*r) for r in rows]
 
-    def delete_bucket(self, name: str) -> Future[None]:
+    def delete_bucket(self, name: str) -> PendingWrite[None]:
         def op(db: sqlite3.Connection) -> None:
             if not _bucket_exists(db, name):
                 raise DriveNotFound(name)
@@ -267,7 +266,7 @@ class Index:
 
     def insert_object(
         self, record: ObjectRecord, before: Callable[[], None], after: Callable[[bool], None]
-    ) -> Future[bool]:
+    ) -> PendingWrite[bool]:
         """Insert a version. ``before`` runs inside the transaction first (publishing shard
         files); the result says whether older versions of the key remain (worth a prune)."""
 
@@ -277,7 +276,7 @@ class Index:
 
         return self.write(op, after=after)
 
-    def insert_objects(self, records: list[ObjectRecord]) -> Future[None]:
+    def insert_objects(self, records: list[ObjectRecord]) -> PendingWrite[None]:
         """Insert many versions of new keys in one transaction (bulk loading, e.g. seeding a
         benchmark bucket): the rows ``insert_object`` writes, without its per-key checks
         (older versions, shard files); every record's bucket must exist."""
@@ -310,7 +309,7 @@ class Index:
         before: tuple[int, str],
         durable: bool,
         unlink: Callable[[list[str]], None],
-    ) -> Future[list[str]]:
+    ) -> PendingWrite[list[str]]:
         """Delete versions older than ``before``; ``unlink`` gets their data ids once committed."""
         t, v = before
 
@@ -337,7 +336,7 @@ class Index:
 
     def delete_version(
         self, bucket: str, key: str, version_id: str, unlink: Callable[[list[str]], None]
-    ) -> Future[list[str]]:
+    ) -> PendingWrite[list[str]]:
         def op(db: sqlite3.Connection) -> list[str]:
             row = db.execute(
                 "SELECT mod_time_ns, meta FROM objects WHERE bucket=? AND key=? AND version_id=?",
@@ -479,7 +478,7 @@ class Index:
 
     # Multipart -------------------------------------------------------------------------------
 
-    def put_upload(self, upload: UploadRecord) -> Future[None]:
+    def put_upload(self, upload: UploadRecord) -> PendingWrite[None]:
         def op(db: sqlite3.Connection) -> None:
             if not _bucket_exists(db, upload.bucket):
                 raise BucketNotFound(upload.bucket)
@@ -532,7 +531,7 @@ class Index:
 
     def upsert_part(
         self, part: PartRecord, before: Callable[[], None], unlink: Callable[[list[str]], None]
-    ) -> Future[list[str]]:
+    ) -> PendingWrite[list[str]]:
         """Insert or replace a part row; the replaced part's shard is unlinked once committed."""
 
         def op(db: sqlite3.Connection) -> list[str]:
@@ -586,7 +585,7 @@ class Index:
 
     def complete_upload(
         self, record: ObjectRecord, upload_id: str, unlink: Callable[[list[str]], None]
-    ) -> Future[bool]:
+    ) -> PendingWrite[bool]:
         """Insert the version and drop the upload; unused parts' shards are unlinked once
         committed. The result says whether older versions of the key remain."""
         used = {p.data_id for p in record.parts}
@@ -606,7 +605,7 @@ class Index:
 
     def abort_upload(
         self, upload_id: str, unlink: Callable[[list[str]], None]
-    ) -> Future[list[str]]:
+    ) -> PendingWrite[list[str]]:
         def op(db: sqlite3.Connection) -> list[str]:
             if not db.execute("SELECT 1 FROM uploads WHERE upload_id=?", (upload_id,)).fetchone():
                 raise DriveNotFound(upload_id)

@@ -20,13 +20,14 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
 from storage import splice
 from storage.drive import DriveInfo, ListRow, RowPage
 from storage.errors import DriveError, DriveNotFound, StorageError
+from storage.group_commit import PendingWrite
 from storage.index import Index
 from storage.records import BucketRecord, ObjectRecord, PartRecord, UploadRecord
 
@@ -238,11 +239,11 @@ class LocalDrive:
         except (OSError, ValueError, sqlite3.Error) as exc:
             raise DriveError(f"{self.name}: {exc}") from exc
 
-    async def _write(self, submit: Callable[[], Future[_T]]) -> _T:
+    async def _write(self, submit: Callable[[], PendingWrite[_T]]) -> _T:
         """Queue an index write for the drive's next group commit and wait until it is durable
         (the committer checks the folder is still there before each commit)."""
         try:
-            return await asyncio.wrap_future(submit())
+            return await submit()
         except StorageError:
             raise
         except (OSError, ValueError, sqlite3.Error) as exc:
