@@ -45,6 +45,10 @@ def _nothing(_: object) -> None:
     pass
 
 
+def _no_files() -> None:
+    pass
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -242,8 +246,13 @@ class LocalDrive:
     async def _write(self, submit: Callable[[], PendingWrite[_T]]) -> _T:
         """Queue an index write for the drive's next group commit and wait until it is durable
         (the committer checks the folder is still there before each commit)."""
+        return await self.written(submit())
+
+    async def written(self, pending: PendingWrite[_T]) -> _T:
+        """Wait for a queued index write (``start_*``) to be durable; its result, or its
+        error as the drive's coroutines raise it."""
         try:
-            return await submit()
+            return await pending
         except StorageError:
             raise
         except (OSError, ValueError, sqlite3.Error) as exc:
@@ -337,6 +346,17 @@ class LocalDrive:
 
     # Object versions -------------------------------------------------------------------------
 
+    def start_commit_inline(self, record: ObjectRecord) -> PendingWrite[bool]:
+        """``commit_object(record, [])`` (a small object: its shard is ``record.inline``, no
+        file to publish or clean up), queued now without a coroutine: ``written`` waits."""
+        return self._index.insert_object(record, _no_files, _nothing)
+
+    def start_prune_versions(
+        self, bucket: str, key: str, before: tuple[int, str], durable: bool
+    ) -> PendingWrite[list[str]]:
+        """``prune_versions`` queued now without a coroutine: ``written`` waits."""
+        return self._index.prune_versions(bucket, key, before, durable, self._unlink)
+
     async def commit_object(
         self, record: ObjectRecord, staged: Sequence[str], shard: bytes | None = None
     ) -> bool:
@@ -345,6 +365,8 @@ class LocalDrive:
                 if len(staged) != 1:
                     raise DriveError(f"{self.name}: one shard comes with one staged data id")
                 await self._run(self._stage, staged[0], shard)
+            elif not staged:
+                return await self.written(self.start_commit_inline(record))
             return await self._write(
                 lambda: self._index.insert_object(record, lambda: self._publish(staged), _nothing)
             )
@@ -373,9 +395,7 @@ class LocalDrive:
     async def prune_versions(
         self, bucket: str, key: str, before: tuple[int, str], durable: bool
     ) -> None:
-        await self._write(
-            lambda: self._index.prune_versions(bucket, key, before, durable, self._unlink)
-        )
+        await self.written(self.start_prune_versions(bucket, key, before, durable))
 
     async def delete_version(self, bucket: str, key: str, version_id: str) -> None:
         await self._write(lambda: self._index.delete_version(bucket, key, version_id, self._unlink))

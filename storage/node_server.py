@@ -23,6 +23,7 @@ from storage import node_protocol as proto
 from storage import splice
 from storage.errors import DriveError, DriveNotFound, StorageError
 from storage.file_send import sendfile_range
+from storage.group_commit import PendingWrite
 from storage.local_drive import LocalDrive, LocalShardReader, LocalShardWriter
 from storage.node_channel import MAX_MESSAGE_BYTES
 
@@ -39,6 +40,28 @@ Lookup = Callable[[LocalDrive, dict[str, Any]], Any]
 LOOKUPS: dict[str, Lookup] = {
     "get_versions": lambda d, a: d.lookup_versions(a["bucket"], a["key"]),
     "get_bucket": lambda d, a: d.lookup_bucket(a["name"]),
+}
+
+# Index writes queued on the spot (LocalDrive.start_*) and awaited in the message's own task:
+# no task per call. None: this call takes the general path (an ``Rpc``).
+Start = Callable[[LocalDrive, dict[str, Any]], PendingWrite[Any] | None]
+
+
+def _start_commit_object(d: LocalDrive, a: dict[str, Any]) -> PendingWrite[bool] | None:
+    if a["staged"] or a.get("shard") is not None:  # shard files to publish or clean up
+        return None
+    return d.start_commit_inline(proto.object_record(a["record"]))
+
+
+def _start_prune_versions(d: LocalDrive, a: dict[str, Any]) -> PendingWrite[list[str]]:
+    return d.start_prune_versions(
+        a["bucket"], a["key"], (a["before"][0], a["before"][1]), a["durable"]
+    )
+
+
+STARTS: dict[str, Start] = {
+    "commit_object": _start_commit_object,
+    "prune_versions": _start_prune_versions,
 }
 
 
@@ -211,6 +234,16 @@ def _outcome(lookup: Lookup, drive: LocalDrive, args: dict[str, Any]) -> dict[st
         return proto.error_doc(DriveError(f"bad request: {exc!r}"))
 
 
+async def _written(drive: LocalDrive, pending: PendingWrite[Any]) -> dict[str, Any]:
+    """``NodeServer._call``'s answer document for a write queued by a ``STARTS`` entry."""
+    try:
+        return {"result": proto.to_json(await drive.written(pending))}
+    except StorageError as exc:
+        return proto.error_doc(exc)
+    except (ValueError, KeyError, TypeError) as exc:
+        return proto.error_doc(DriveError(f"bad request: {exc!r}"))
+
+
 def _error(exc: BaseException, status: int) -> web.Response:
     return web.json_response(proto.error_doc(exc), status=status)
 
@@ -295,18 +328,33 @@ class NodeServer:
             return
         results: list[dict[str, Any]] = []
         later: list[int] = []
+        writes: list[tuple[int, LocalDrive, PendingWrite[Any]]] = []
         for i, (drive_name, method, args) in enumerate(calls):
-            lookup = LOOKUPS.get(method)
             drive = self.drives.get(drive_name)
-            if lookup is not None and drive is not None:
-                results.append(_outcome(lookup, drive, args))
-            else:
-                results.append({})
-                later.append(i)
-        if later:
+            if drive is not None:
+                lookup = LOOKUPS.get(method)
+                if lookup is not None:
+                    results.append(_outcome(lookup, drive, args))
+                    continue
+                start = STARTS.get(method)
+                if start is not None:
+                    try:
+                        pending = start(drive, args)
+                    except (ValueError, KeyError, TypeError) as exc:
+                        results.append(proto.error_doc(DriveError(f"bad request: {exc!r}")))
+                        continue
+                    if pending is not None:
+                        results.append({})
+                        writes.append((i, drive, pending))
+                        continue
+            results.append({})
+            later.append(i)
+        if later:  # while the writes queued above commit
             done = await asyncio.gather(*(self._call(*calls[i]) for i in later))
             for i, result in zip(later, done, strict=True):
                 results[i] = result
+        for i, drive, pending in writes:
+            results[i] = await _written(drive, pending)
         if not ws.closed:
             await ws.send_bytes(proto.encode_results(results, batch_id))
 
