@@ -59,9 +59,11 @@ def _start_prune_versions(d: LocalDrive, a: dict[str, Any]) -> PendingWrite[list
     )
 
 
-STARTS: dict[str, Start] = {
-    "commit_object": _start_commit_object,
-    "prune_versions": _start_prune_versions,
+# Method -> (how to queue it, whether its answer is the write's result or None as the drive's
+# coroutine returns: prune_versions' result is the data ids it unlinks).
+STARTS: dict[str, tuple[Start, bool]] = {
+    "commit_object": (_start_commit_object, True),
+    "prune_versions": (_start_prune_versions, False),
 }
 
 
@@ -234,10 +236,11 @@ def _outcome(lookup: Lookup, drive: LocalDrive, args: dict[str, Any]) -> dict[st
         return proto.error_doc(DriveError(f"bad request: {exc!r}"))
 
 
-async def _written(drive: LocalDrive, pending: PendingWrite[Any]) -> dict[str, Any]:
+async def _written(drive: LocalDrive, pending: PendingWrite[Any], answered: bool) -> dict[str, Any]:
     """``NodeServer._call``'s answer document for a write queued by a ``STARTS`` entry."""
     try:
-        return {"result": proto.to_json(await drive.written(pending))}
+        result = await drive.written(pending)
+        return {"result": proto.to_json(result) if answered else None}
     except StorageError as exc:
         return proto.error_doc(exc)
     except (ValueError, KeyError, TypeError) as exc:
@@ -328,7 +331,7 @@ class NodeServer:
             return
         results: list[dict[str, Any]] = []
         later: list[int] = []
-        writes: list[tuple[int, LocalDrive, PendingWrite[Any]]] = []
+        writes: list[tuple[int, LocalDrive, PendingWrite[Any], bool]] = []
         for i, (drive_name, method, args) in enumerate(calls):
             drive = self.drives.get(drive_name)
             if drive is not None:
@@ -339,13 +342,13 @@ class NodeServer:
                 start = STARTS.get(method)
                 if start is not None:
                     try:
-                        pending = start(drive, args)
+                        pending = start[0](drive, args)
                     except (ValueError, KeyError, TypeError) as exc:
                         results.append(proto.error_doc(DriveError(f"bad request: {exc!r}")))
                         continue
                     if pending is not None:
                         results.append({})
-                        writes.append((i, drive, pending))
+                        writes.append((i, drive, pending, start[1]))
                         continue
             results.append({})
             later.append(i)
@@ -353,8 +356,8 @@ class NodeServer:
             done = await asyncio.gather(*(self._call(*calls[i]) for i in later))
             for i, result in zip(later, done, strict=True):
                 results[i] = result
-        for i, drive, pending in writes:
-            results[i] = await _written(drive, pending)
+        for i, drive, pending, answered in writes:
+            results[i] = await _written(drive, pending, answered)
         if not ws.closed:
             await ws.send_bytes(proto.encode_results(results, batch_id))
 

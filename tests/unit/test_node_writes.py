@@ -1,0 +1,110 @@
+"""A node's answer to a batch of index writes (storage/node_server.py): small-object commits and
+prunes are queued at once and answered each with its own outcome, beside calls of other kinds."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from storage import node_protocol as proto
+from storage.local_drive import LocalDrive
+from storage.node_server import NodeServer
+from storage.records import BucketRecord, ObjectRecord, PartRef
+
+
+class Socket:
+    """The part of a WebSocketResponse that NodeServer._answer uses."""
+
+    closed = False
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    async def send_bytes(self, data: bytes) -> None:
+        self.sent.append(data)
+
+
+def record(key: str, bucket: str = "b", version_id: str = "v1", t: int = 1) -> dict[str, Any]:
+    return proto.to_json(  # type: ignore[no-any-return]
+        ObjectRecord(
+            bucket=bucket,
+            key=key,
+            version_id=version_id,
+            mod_time_ns=t,
+            size=3,
+            etag="e",
+            codec="rs",
+            k=2,
+            m=1,
+            block_size=1024,
+            shard_index=0,
+            parts=(PartRef(1, 3, "e", None),),
+            inline=b"abc",
+        )
+    )
+
+
+def answer(server: NodeServer, calls: list[tuple[str, str, Any]]) -> list[dict[str, Any]]:
+    ws = Socket()
+    message = proto.encode_batch(calls, 1)
+    asyncio.run(server._answer(ws, message))  # type: ignore[arg-type]  # a test double
+    doc = proto.decode_message(ws.sent[0])
+    assert doc["id"] == 1
+    return doc["results"]  # type: ignore[no-any-return]
+
+
+def test_each_write_of_a_batch_gets_its_own_outcome(tmp_path: Path) -> None:
+    with ThreadPoolExecutor(2) as pool:
+        drives = {n: LocalDrive(tmp_path / n, pool) for n in ("d1", "d2")}
+        try:
+            server = NodeServer("n1", drives, proto.ClusterIdentity("dep", 1, "s"))
+            for d in drives.values():
+                asyncio.run(d.make_bucket(BucketRecord("b", 1, "me")))
+            results = answer(
+                server,
+                [
+                    ("d1", "commit_object", {"record": record("a"), "staged": []}),
+                    ("d2", "commit_object", {"record": record("a"), "staged": []}),
+                    ("d1", "commit_object", {"record": record("x", "nope"), "staged": []}),
+                    ("d1", "commit_object", {"record": {"bucket": "b"}, "staged": []}),
+                    ("d2", "commit_object", {"record": record("a", "b", "v2", 2), "staged": []}),
+                    ("d1", "get_bucket", {"name": "b"}),
+                    ("d1", "list_buckets", {}),
+                ],
+            )
+            assert results[0] == {"result": False}
+            assert results[1] == {"result": False}
+            assert results[2]["error"] == "BucketNotFound"
+            assert results[3]["error"] == "DriveError"
+            assert "bad request" in results[3]["message"]
+            assert results[4] == {"result": True}  # v1 remains beside it
+            assert results[5]["result"]["name"] == "b"
+            assert [b["name"] for b in results[6]["result"]] == ["b"]
+
+            before = [3, "~"]
+            results = answer(
+                server,
+                [
+                    (
+                        "d2",
+                        "prune_versions",
+                        {"bucket": "b", "key": "a", "before": before, "durable": True},
+                    ),
+                    (
+                        "d1",
+                        "prune_versions",
+                        {"bucket": "nope", "key": "a", "before": before, "durable": True},
+                    ),
+                    ("d1", "prune_versions", {"bucket": "b", "key": "a"}),
+                ],
+            )
+            assert results[0] == {"result": None}
+            assert results[1]["error"] == "BucketNotFound"
+            assert results[2]["error"] == "DriveError"
+            assert asyncio.run(drives["d2"].get_versions("b", "a")) == []
+            assert [v.key for v in asyncio.run(drives["d1"].get_versions("b", "a"))] == ["a"]
+        finally:
+            for d in drives.values():
+                d.close()
