@@ -83,6 +83,7 @@ class Job(Generic[_T]):
     fn: Callable[[Any], _T]  # of the writer's sqlite3.Connection
     durable: bool
     after: Callable[[_T], None] | None  # runs once the batch committed (e.g. unlink files)
+    replayable: bool  # changes nothing outside the database: may run again after a rollback
     pending: PendingWrite[_T]
 
 

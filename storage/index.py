@@ -10,6 +10,7 @@ order, which is S3's order.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -147,12 +148,15 @@ class Index:
         fn: Callable[[sqlite3.Connection], _T],
         durable: bool = True,
         after: Callable[[_T], None] | None = None,
+        replayable: bool = False,
     ) -> PendingWrite[_T]:
         """Queue ``fn`` for the next group commit; the write resolves once it is committed
         (fsync'd when ``durable``; non-durable writes are ordered before the next durable one,
-        so a crash can only lose a suffix of them)."""
+        so a crash can only lose a suffix of them). ``replayable``: ``fn`` changes nothing
+        but the database, so it may run again after a rollback (a batch of such writes
+        runs without a savepoint each, and again in savepoints only when one fails)."""
         pending: PendingWrite[_T] = PendingWrite(self._settle_lock)
-        self._jobs.put(Job(fn, durable, after, pending))
+        self._jobs.put(Job(fn, durable, after, replayable, pending))
         return pending
 
     def _commit_loop(self) -> None:
@@ -181,7 +185,7 @@ class Index:
         if not live:
             return
         db = self._writer
-        outcomes: list[tuple[Job[Any], Any, BaseException | None]] = []
+        outcomes: list[tuple[Job[Any], Any, BaseException | None]] | None
         try:
             if self._before_commit is not None:
                 self._before_commit()
@@ -190,24 +194,11 @@ class Index:
                 db.execute(f"PRAGMA synchronous={synchronous}")
                 self._synchronous = synchronous
             db.execute("BEGIN IMMEDIATE")
-            if len(live) == 1:  # the transaction is the job's own savepoint
-                job = live[0]
-                try:
-                    outcomes.append((job, job.fn(db), None))
-                except Exception as exc:
-                    if db.in_transaction:  # (some SQLite errors roll back by themselves)
-                        db.execute("ROLLBACK")
-                    outcomes.append((job, None, exc))
-            else:
-                for job in live:
-                    db.execute("SAVEPOINT job")
-                    try:
-                        outcomes.append((job, job.fn(db), None))
-                        db.execute("RELEASE job")
-                    except Exception as exc:
-                        db.execute("ROLLBACK TO job")
-                        db.execute("RELEASE job")
-                        outcomes.append((job, None, exc))
+            outcomes = None
+            if len(live) == 1 or all(job.replayable for job in live):
+                outcomes = self._run_plain(live)
+            if outcomes is None:
+                outcomes = self._run_in_savepoints(live)
             if db.in_transaction:
                 db.execute("COMMIT")
         except Exception as exc:  # the commit itself failed: nothing of the batch is durable
@@ -223,6 +214,45 @@ class Index:
                     log.warning("post-commit step failed on %s", self.path, exc_info=True)
         settle(self._settle_lock, [(job.pending, result, error) for job, result, error in outcomes])
 
+    def _run_plain(
+        self, live: list[Job[Any]]
+    ) -> list[tuple[Job[Any], Any, BaseException | None]] | None:
+        """Run a batch's jobs in its transaction as they are: two statements per job fewer
+        than savepoints. A job that fails alone in its batch rolls the transaction back (its
+        outcome); in a larger batch (replayable jobs only) the transaction starts over and
+        None says: run them again, each in a savepoint."""
+        db = self._writer
+        outcomes: list[tuple[Job[Any], Any, BaseException | None]] = []
+        for job in live:
+            try:
+                outcomes.append((job, job.fn(db), None))
+            except Exception as exc:
+                if db.in_transaction:  # (some SQLite errors roll back by themselves)
+                    db.execute("ROLLBACK")
+                if len(live) == 1:
+                    return [(job, None, exc)]
+                db.execute("BEGIN IMMEDIATE")
+                return None
+        return outcomes
+
+    def _run_in_savepoints(
+        self, live: list[Job[Any]]
+    ) -> list[tuple[Job[Any], Any, BaseException | None]]:
+        """Run each job in a savepoint of the batch's transaction: a failing job is rolled
+        back alone, the others commit."""
+        db = self._writer
+        outcomes: list[tuple[Job[Any], Any, BaseException | None]] = []
+        for job in live:
+            db.execute("SAVEPOINT job")
+            try:
+                outcomes.append((job, job.fn(db), None))
+                db.execute("RELEASE job")
+            except Exception as exc:
+                db.execute("ROLLBACK TO job")
+                db.execute("RELEASE job")
+                outcomes.append((job, None, exc))
+        return outcomes
+
     # Buckets ---------------------------------------------------------------------------------
 
     def make_bucket(self, bucket: BucketRecord) -> PendingWrite[None]:
@@ -234,7 +264,7 @@ class Index:
                 (bucket.name, bucket.created_ns, bucket.owner, bucket.region),
             )
 
-        return self.write(op)
+        return self.write(op, replayable=True)
 
     def get_bucket(self, name: str) -> BucketRecord:
         with self._read_lock:
@@ -260,15 +290,23 @@ class Index:
                 raise BucketNotEmpty(name)
             db.execute("DELETE FROM buckets WHERE name=?", (name,))
 
-        return self.write(op)
+        return self.write(op, replayable=True)
 
     # Objects ---------------------------------------------------------------------------------
 
     def insert_object(
-        self, record: ObjectRecord, before: Callable[[], None], after: Callable[[bool], None]
+        self,
+        record: ObjectRecord,
+        before: Callable[[], None] | None,
+        after: Callable[[bool], None] | None,
     ) -> PendingWrite[bool]:
         """Insert a version. ``before`` runs inside the transaction first (publishing shard
-        files); the result says whether older versions of the key remain (worth a prune)."""
+        files; None: nothing to publish, e.g. a small object's inline shard); the result says
+        whether older versions of the key remain (worth a prune)."""
+        if before is None:
+            return self.write(
+                functools.partial(_insert_object, record=record), after=after, replayable=True
+            )
 
         def op(db: sqlite3.Connection) -> bool:
             before()
@@ -290,7 +328,7 @@ class Index:
                 [_object_row(r) for r in records],
             )
 
-        return self.write(op)
+        return self.write(op, replayable=True)
 
     def get_versions(self, bucket: str, key: str) -> list[ObjectRecord]:
         with self._read_lock:
@@ -332,7 +370,7 @@ class Index:
                 if p.data_id
             ]
 
-        return self.write(op, durable=durable, after=unlink)
+        return self.write(op, durable=durable, after=unlink, replayable=True)
 
     def delete_version(
         self, bucket: str, key: str, version_id: str, unlink: Callable[[list[str]], None]
@@ -351,7 +389,7 @@ class Index:
             record = decode_object_meta(bucket, key, version_id, row[0], row[1], None)
             return [p.data_id for p in record.parts if p.data_id]
 
-        return self.write(op, durable=False, after=unlink)
+        return self.write(op, durable=False, after=unlink, replayable=True)
 
     def _list_rows(
         self,
@@ -493,7 +531,7 @@ class Index:
                 ),
             )
 
-        return self.write(op)
+        return self.write(op, replayable=True)
 
     def get_upload(self, upload_id: str) -> UploadRecord:
         with self._read_lock:
@@ -601,7 +639,7 @@ class Index:
             db.execute("DELETE FROM uploads WHERE upload_id=?", (upload_id,))
             return older
 
-        return self.write(op, after=lambda _: unlink(unused))
+        return self.write(op, after=lambda _: unlink(unused), replayable=True)
 
     def abort_upload(
         self, upload_id: str, unlink: Callable[[list[str]], None]
@@ -615,7 +653,7 @@ class Index:
             db.execute("DELETE FROM uploads WHERE upload_id=?", (upload_id,))
             return data_ids
 
-        return self.write(op, after=unlink)
+        return self.write(op, after=unlink, replayable=True)
 
     def referenced_data_ids(self) -> set[str]:
         """Every data id an index row points at (for an orphan sweep)."""
@@ -638,15 +676,17 @@ def _bucket_exists(db: sqlite3.Connection, name: str) -> bool:
 
 
 def _insert_object(db: sqlite3.Connection, record: ObjectRecord) -> bool:
-    """Insert a version; True when older versions of the key remain on this drive."""
-    if not _bucket_exists(db, record.bucket):
+    """Insert a version; True when older versions of the key remain on this drive (the
+    insert adds or replaces this version only: the others are there before it as after)."""
+    bucket_found, others = db.execute(
+        "SELECT EXISTS(SELECT 1 FROM buckets WHERE name=?),"
+        " EXISTS(SELECT 1 FROM objects WHERE bucket=? AND key=? AND version_id != ?)",
+        (record.bucket, record.bucket, record.key, record.version_id),
+    ).fetchone()
+    if not bucket_found:
         raise BucketNotFound(record.bucket)
     db.execute("INSERT OR REPLACE INTO objects VALUES(?,?,?,?,?,?,?,?)", _object_row(record))
-    other = db.execute(
-        "SELECT 1 FROM objects WHERE bucket=? AND key=? AND version_id != ? LIMIT 1",
-        (record.bucket, record.key, record.version_id),
-    ).fetchone()
-    return other is not None
+    return bool(others)
 
 
 def _object_row(record: ObjectRecord) -> tuple[object, ...]:

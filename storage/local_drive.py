@@ -45,10 +45,6 @@ def _nothing(_: object) -> None:
     pass
 
 
-def _no_files() -> None:
-    pass
-
-
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -349,7 +345,7 @@ class LocalDrive:
     def start_commit_inline(self, record: ObjectRecord) -> PendingWrite[bool]:
         """``commit_object(record, [])`` (a small object: its shard is ``record.inline``, no
         file to publish or clean up), queued now without a coroutine: ``written`` waits."""
-        return self._index.insert_object(record, _no_files, _nothing)
+        return self._index.insert_object(record, None, None)
 
     def start_prune_versions(
         self, bucket: str, key: str, before: tuple[int, str], durable: bool
