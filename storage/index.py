@@ -33,6 +33,8 @@ from storage.records import (
     decode_upload_meta,
     encode_object_meta,
     encode_upload_meta,
+    object_data_ids,
+    object_fields,
 )
 
 INDEX_FORMAT_VERSION = 1
@@ -340,6 +342,16 @@ class Index:
             ).fetchall()
         return [decode_object_meta(bucket, key, v, t, m, i) for v, t, m, i in rows]
 
+    def get_version_fields(self, bucket: str, key: str) -> list[dict[str, Any]]:
+        """``get_versions`` as dicts of the records' fields (``records.object_fields``)."""
+        with self._read_lock:
+            rows = self._reader.execute(
+                "SELECT version_id, mod_time_ns, meta, inline FROM objects"
+                " WHERE bucket=? AND key=? ORDER BY mod_time_ns DESC, version_id DESC",
+                (bucket, key),
+            ).fetchall()
+        return [object_fields(bucket, key, v, t, m, i) for v, t, m, i in rows]
+
     def prune_versions(
         self,
         bucket: str,
@@ -363,12 +375,7 @@ class Index:
                 "DELETE FROM objects WHERE bucket=? AND key=? AND version_id=?",
                 [(bucket, key, r[0]) for r in rows],
             )
-            return [
-                p.data_id
-                for version_id, mod_ns, meta in rows
-                for p in decode_object_meta(bucket, key, version_id, mod_ns, meta, None).parts
-                if p.data_id
-            ]
+            return [data_id for _, _, meta in rows for data_id in object_data_ids(meta)]
 
         return self.write(op, durable=durable, after=unlink, replayable=True)
 
@@ -386,8 +393,7 @@ class Index:
                 "DELETE FROM objects WHERE bucket=? AND key=? AND version_id=?",
                 (bucket, key, version_id),
             )
-            record = decode_object_meta(bucket, key, version_id, row[0], row[1], None)
-            return [p.data_id for p in record.parts if p.data_id]
+            return object_data_ids(row[1])
 
         return self.write(op, durable=False, after=unlink, replayable=True)
 

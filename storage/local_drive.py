@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from storage import splice
 from storage.drive import DriveInfo, ListRow, RowPage
@@ -387,6 +387,11 @@ class LocalDrive:
         """``get_versions`` without a coroutine (the node answers a GET's batch without a task
         per call): a point read, done before this returns."""
         return self._lookup(self._index.get_versions, bucket, key)
+
+    def lookup_version_fields(self, bucket: str, key: str) -> list[dict[str, Any]]:
+        """``lookup_versions`` as dicts of the records' fields (``records.object_fields``),
+        ready for a channel message."""
+        return self._lookup(self._index.get_version_fields, bucket, key)
 
     async def prune_versions(
         self, bucket: str, key: str, before: tuple[int, str], durable: bool

@@ -37,9 +37,11 @@ SHARD_IDLE_TIMEOUT_S = 120.0
 Rpc = Callable[[LocalDrive, dict[str, Any]], Awaitable[Any]]
 Lookup = Callable[[LocalDrive, dict[str, Any]], Any]
 # Point reads done on the event loop (LocalDrive._lookup): answered without a task each.
+# Each answers its result ready for a message (records as dicts of their fields: a version
+# goes from its index row to the message without a dataclass in between).
 LOOKUPS: dict[str, Lookup] = {
-    "get_versions": lambda d, a: d.lookup_versions(a["bucket"], a["key"]),
-    "get_bucket": lambda d, a: d.lookup_bucket(a["name"]),
+    "get_versions": lambda d, a: d.lookup_version_fields(a["bucket"], a["key"]),
+    "get_bucket": lambda d, a: proto.to_json(d.lookup_bucket(a["name"])),
 }
 
 # Index writes queued on the spot (LocalDrive.start_*) and awaited in the message's own task:
@@ -229,7 +231,7 @@ def _plain_tcp(request: web.Request) -> bool:
 def _outcome(lookup: Lookup, drive: LocalDrive, args: dict[str, Any]) -> dict[str, Any]:
     """``NodeServer._call``'s answer document for a point read, computed right here."""
     try:
-        return {"result": proto.to_json(lookup(drive, args))}
+        return {"result": lookup(drive, args)}
     except StorageError as exc:
         return proto.error_doc(exc)
     except (ValueError, KeyError, TypeError) as exc:
@@ -304,7 +306,17 @@ class NodeServer:
             async for msg in ws:
                 if msg.type != WSMsgType.BINARY:
                     break
-                task = asyncio.create_task(self._answer(ws, msg.data))
+                try:
+                    batch_id, calls = proto.decode_batch(proto.decode_message(msg.data))
+                except ValueError as exc:
+                    log.warning("malformed batch on node channel: %s", exc)
+                    await ws.close()
+                    break
+                looked_up = self._look_up(calls)
+                if looked_up is not None:  # point reads only (a GET's, a HEAD's): no task
+                    await ws.send_bytes(proto.encode_results(looked_up, batch_id))
+                    continue
+                task = asyncio.create_task(self._answer_calls(ws, batch_id, calls))
                 running.add(task)
                 task.add_done_callback(running.discard)
         finally:
@@ -322,13 +334,21 @@ class NodeServer:
     async def _stop_send_pool(self, app: web.Application) -> None:
         self._send_pool.shutdown(wait=False, cancel_futures=True)
 
-    async def _answer(self, ws: web.WebSocketResponse, message: bytes) -> None:
-        try:
-            batch_id, calls = proto.decode_batch(proto.decode_message(message))
-        except ValueError as exc:
-            log.warning("malformed batch on node channel: %s", exc)
-            await ws.close()
-            return
+    def _look_up(self, calls: list[tuple[str, str, dict[str, Any]]]) -> list[dict[str, Any]] | None:
+        """The answers of a batch of point reads (``LOOKUPS``), or None if it holds another
+        kind of call."""
+        results = []
+        for drive_name, method, args in calls:
+            lookup = LOOKUPS.get(method)
+            drive = self.drives.get(drive_name)
+            if lookup is None or drive is None:
+                return None
+            results.append(_outcome(lookup, drive, args))
+        return results
+
+    async def _answer_calls(
+        self, ws: web.WebSocketResponse, batch_id: int, calls: list[tuple[str, str, dict[str, Any]]]
+    ) -> None:
         results: list[dict[str, Any]] = []
         later: list[int] = []
         writes: list[tuple[int, LocalDrive, PendingWrite[Any], bool]] = []

@@ -147,6 +147,46 @@ def decode_object_meta(
     )
 
 
+def object_fields(
+    bucket: str, key: str, version_id: str, mod_time_ns: int, meta: bytes, inline: bytes | None
+) -> dict[str, Any]:
+    """``decode_object_meta``'s record as a dict of its fields by name (parts as dicts of
+    theirs), i.e. ``dataclasses.asdict`` of it, read straight from the index row: what a
+    node sends for a record it only passes on, without the dataclasses in between."""
+    doc = json.loads(meta)
+    if doc.get("v") != RECORD_FORMAT_VERSION:
+        raise ValueError(f"unsupported object record format {doc.get('v')!r}")
+    codec, k, m, block_size, shard_index = doc["ec"]
+    return {
+        "bucket": bucket,
+        "key": key,
+        "version_id": version_id,
+        "mod_time_ns": mod_time_ns,
+        "size": doc["size"],
+        "etag": doc["etag"],
+        "codec": codec,
+        "k": k,
+        "m": m,
+        "block_size": block_size,
+        "shard_index": shard_index,
+        "parts": [
+            {"number": n, "size": s, "etag": e, "data_id": d, "checksums": c}
+            for n, s, e, d, c in doc["parts"]
+        ],
+        "metadata": doc["meta"],
+        "checksums": doc["ck"],
+        "inline": inline,
+    }
+
+
+def object_data_ids(meta: bytes) -> list[str]:
+    """The shard data ids an index row's ``meta`` points at (parts with files of their own)."""
+    doc = json.loads(meta)
+    if doc.get("v") != RECORD_FORMAT_VERSION:
+        raise ValueError(f"unsupported object record format {doc.get('v')!r}")
+    return [part[3] for part in doc["parts"] if part[3]]
+
+
 def encode_upload_meta(upload: UploadRecord) -> bytes:
     doc: dict[str, Any] = {
         "v": RECORD_FORMAT_VERSION,
