@@ -27,14 +27,15 @@ from storage.group_commit import Job, PendingWrite, settle
 from storage.records import (
     BucketRecord,
     ObjectRecord,
+    ObjectRow,
     PartRecord,
     UploadRecord,
     decode_object_meta,
     decode_upload_meta,
-    encode_object_meta,
     encode_upload_meta,
     object_data_ids,
     object_fields,
+    object_row,
 )
 
 INDEX_FORMAT_VERSION = 1
@@ -306,15 +307,20 @@ class Index:
         files; None: nothing to publish, e.g. a small object's inline shard); the result says
         whether older versions of the key remain (worth a prune)."""
         if before is None:
-            return self.write(
-                functools.partial(_insert_object, record=record), after=after, replayable=True
-            )
+            return self.insert_row(object_row(record), after)
 
         def op(db: sqlite3.Connection) -> bool:
             before()
             return _insert_object(db, record)
 
         return self.write(op, after=after)
+
+    def insert_row(
+        self, row: ObjectRow, after: Callable[[bool], None] | None = None
+    ) -> PendingWrite[bool]:
+        """``insert_object`` of a version already in its row form (``records.object_row``),
+        without shard files to publish."""
+        return self.write(functools.partial(_insert_row, row=row), after=after, replayable=True)
 
     def insert_objects(self, records: list[ObjectRecord]) -> PendingWrite[None]:
         """Insert many versions of new keys in one transaction (bulk loading, e.g. seeding a
@@ -327,7 +333,7 @@ class Index:
                     raise BucketNotFound(bucket)
             db.executemany(
                 "INSERT OR REPLACE INTO objects VALUES(?,?,?,?,?,?,?,?)",
-                [_object_row(r) for r in records],
+                [object_row(r) for r in records],
             )
 
         return self.write(op, replayable=True)
@@ -682,27 +688,19 @@ def _bucket_exists(db: sqlite3.Connection, name: str) -> bool:
 
 
 def _insert_object(db: sqlite3.Connection, record: ObjectRecord) -> bool:
-    """Insert a version; True when older versions of the key remain on this drive (the
+    """Insert a version; True when older versions of the key remain on this drive."""
+    return _insert_row(db, object_row(record))
+
+
+def _insert_row(db: sqlite3.Connection, row: ObjectRow) -> bool:
+    """Insert a version's row; True when older versions of the key remain on this drive (the
     insert adds or replaces this version only: the others are there before it as after)."""
     bucket_found, others = db.execute(
         "SELECT EXISTS(SELECT 1 FROM buckets WHERE name=?),"
         " EXISTS(SELECT 1 FROM objects WHERE bucket=? AND key=? AND version_id != ?)",
-        (record.bucket, record.bucket, record.key, record.version_id),
+        (row.bucket, row.bucket, row.key, row.version_id),
     ).fetchone()
     if not bucket_found:
-        raise BucketNotFound(record.bucket)
-    db.execute("INSERT OR REPLACE INTO objects VALUES(?,?,?,?,?,?,?,?)", _object_row(record))
+        raise BucketNotFound(row.bucket)
+    db.execute("INSERT OR REPLACE INTO objects VALUES(?,?,?,?,?,?,?,?)", row)
     return bool(others)
-
-
-def _object_row(record: ObjectRecord) -> tuple[object, ...]:
-    return (
-        record.bucket,
-        record.key,
-        record.version_id,
-        record.mod_time_ns,
-        record.size,
-        record.etag,
-        encode_object_meta(record),
-        record.inline,
-    )

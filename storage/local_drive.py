@@ -19,7 +19,7 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
@@ -29,7 +29,13 @@ from storage.drive import DriveInfo, ListRow, RowPage
 from storage.errors import DriveError, DriveNotFound, StorageError
 from storage.group_commit import PendingWrite
 from storage.index import Index
-from storage.records import BucketRecord, ObjectRecord, PartRecord, UploadRecord
+from storage.records import (
+    BucketRecord,
+    ObjectRecord,
+    PartRecord,
+    UploadRecord,
+    object_row_from_fields,
+)
 
 DRIVE_FORMAT_VERSION = 1
 READ_AHEAD_BYTES = 2 * 1024 * 1024  # one pread per this much of a streamed shard range
@@ -346,6 +352,11 @@ class LocalDrive:
         """``commit_object(record, [])`` (a small object: its shard is ``record.inline``, no
         file to publish or clean up), queued now without a coroutine: ``written`` waits."""
         return self._index.insert_object(record, None, None)
+
+    def start_commit_fields(self, fields: Mapping[str, Any]) -> PendingWrite[bool]:
+        """``start_commit_inline`` of a record given as its fields by name, as a channel
+        message carries it (``records.object_row_from_fields``: no dataclass in between)."""
+        return self._index.insert_row(object_row_from_fields(fields))
 
     def start_prune_versions(
         self, bucket: str, key: str, before: tuple[int, str], durable: bool

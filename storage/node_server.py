@@ -52,7 +52,7 @@ Start = Callable[[LocalDrive, dict[str, Any]], PendingWrite[Any] | None]
 def _start_commit_object(d: LocalDrive, a: dict[str, Any]) -> PendingWrite[bool] | None:
     if a["staged"] or a.get("shard") is not None:  # shard files to publish or clean up
         return None
-    return d.start_commit_inline(proto.object_record(a["record"]))
+    return d.start_commit_fields(a["record"])
 
 
 def _start_prune_versions(d: LocalDrive, a: dict[str, Any]) -> PendingWrite[list[str]]:

@@ -8,10 +8,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from storage import node_protocol as proto
 from storage.local_drive import LocalDrive
 from storage.node_server import NodeServer
-from storage.records import BucketRecord, ObjectRecord, PartRef
+from storage.records import (
+    BucketRecord,
+    ObjectRecord,
+    PartRef,
+    object_row,
+    object_row_from_fields,
+)
 
 
 class Socket:
@@ -153,3 +161,47 @@ def test_point_reads_answer_records_as_the_drive_returns_them(tmp_path: Path) ->
             assert server._look_up([*calls, ("d1", "list_buckets", {})]) is None
         finally:
             drive.close()
+
+
+def full_record(inline: bytes | None, data_id: str | None) -> ObjectRecord:
+    return ObjectRecord(
+        bucket="b",
+        key="ключ/é",
+        version_id="v9",
+        mod_time_ns=123456789,
+        size=5,
+        etag="abc-2",
+        codec="rs",
+        k=8,
+        m=4,
+        block_size=1 << 20,
+        shard_index=11,
+        parts=(PartRef(1, 3, "e1", data_id, {"crc32": "x"}), PartRef(2, 2, "e2", data_id)),
+        metadata={"content-type": "text/plain", "x-amz-meta-ü": "ö\u2028"},
+        checksums={"sha256": "y"},
+        inline=inline,
+    )
+
+
+@pytest.mark.parametrize(("inline", "data_id"), [(b"\x00shard", None), (None, "f" * 32)])
+def test_a_record_from_a_message_makes_the_row_its_dataclass_makes(
+    inline: bytes | None, data_id: str | None
+) -> None:
+    rec = full_record(inline, data_id)
+    fields = proto.decode_message(proto.encode_message(proto.to_json(rec)))
+    assert object_row_from_fields(fields) == object_row(rec)
+    assert object_row_from_fields(fields) == object_row(proto.object_record(fields))
+
+
+def test_a_record_with_wrong_fields_is_refused_as_the_dataclass_refuses_it() -> None:
+    fields = proto.to_json(full_record(b"x", None))
+    for bad, error in [
+        ({**fields, "extra": 1}, TypeError),
+        ({k: v for k, v in fields.items() if k != "etag"}, TypeError),
+        ({**fields, "parts": [{**fields["parts"][0], "extra": 1}]}, TypeError),
+        ({**fields, "inline": "text"}, ValueError),
+    ]:
+        with pytest.raises(error):
+            object_row_from_fields(bad)
+        with pytest.raises(error):
+            proto.object_record(bad)
