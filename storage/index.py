@@ -2,7 +2,9 @@
 
 Writes are functions of a connection handed to ``Index.write``: one committer thread per drive
 runs every write that is waiting in one transaction (each in its own savepoint, so one failing
-write does not fail the others) and fsyncs once for all of them. Concurrent requests therefore
+write does not fail the others; writes that only touch the database run without one, and again
+in savepoints if one of them fails) and fsyncs once for all of them; their waiters are woken
+once per batch (storage.group_commit). Concurrent requests therefore
 share fsyncs instead of queueing behind each other's. Reads use a second connection (WAL lets
 them run beside the committer). Keys compare with SQLite's BINARY collation, i.e. UTF-8 byte
 order, which is S3's order.

@@ -297,7 +297,8 @@ class NodeServer:
     async def channel(self, request: web.Request) -> web.StreamResponse:
         """A gateway's RPC channel (authenticated by its signed upgrade request): each message
         is a batch of drive calls, run concurrently (one group commit per drive can take them
-        all) and answered when done, out of order, by batch id."""
+        all) and answered when done, out of order, by batch id. A batch of point reads only
+        is answered right here, before the next message is read."""
         ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES, compress=False)
         await ws.prepare(request)
         running: set[asyncio.Task[None]] = set()
@@ -314,7 +315,8 @@ class NodeServer:
                     break
                 looked_up = self._look_up(calls)
                 if looked_up is not None:  # point reads only (a GET's, a HEAD's): no task
-                    await ws.send_bytes(proto.encode_results(looked_up, batch_id))
+                    if not ws.closed:
+                        await ws.send_bytes(proto.encode_results(looked_up, batch_id))
                     continue
                 task = asyncio.create_task(self._answer_calls(ws, batch_id, calls))
                 running.add(task)
