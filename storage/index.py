@@ -2,7 +2,9 @@
 
 Writes are functions of a connection handed to ``Index.write``: one committer thread per drive
 runs every write that is waiting in one transaction (each in its own savepoint, so one failing
-write does not fail the others) and fsyncs once for all of them. Concurrent requests therefore
+write does not fail the others; writes that only touch the database run without one, and again
+in savepoints if one of them fails) and fsyncs once for all of them; their waiters are woken
+once per batch (storage.group_commit). Concurrent requests therefore
 share fsyncs instead of queueing behind each other's. Reads use a second connection (WAL lets
 them run beside the committer). Keys compare with SQLite's BINARY collation, i.e. UTF-8 byte
 order, which is S3's order.
@@ -10,6 +12,7 @@ order, which is S3's order.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -17,22 +20,24 @@ import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from storage.drive import ListRow, RowPage
 from storage.errors import BucketExists, BucketNotEmpty, BucketNotFound, DriveNotFound
+from storage.group_commit import Job, PendingWrite, settle
 from storage.records import (
     BucketRecord,
     ObjectRecord,
+    ObjectRow,
     PartRecord,
     UploadRecord,
     decode_object_meta,
     decode_upload_meta,
-    encode_object_meta,
     encode_upload_meta,
+    object_data_ids,
+    object_fields,
+    object_row,
 )
 
 INDEX_FORMAT_VERSION = 1
@@ -104,14 +109,6 @@ def page_digest(rows: Sequence[Sequence[str | int]]) -> str:
     return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
-@dataclass
-class _Job(Generic[_T]):
-    fn: Callable[[sqlite3.Connection], _T]
-    durable: bool
-    after: Callable[[_T], None] | None  # runs once the batch committed (e.g. unlink files)
-    future: Future[_T]
-
-
 def _connect(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA journal_mode=WAL")
@@ -137,7 +134,8 @@ class Index:
         self._synchronous = "FULL"  # as _connect left the writer
         self._reader = _connect(path)
         self._read_lock = threading.Lock()
-        self._jobs: queue.SimpleQueue[_Job[Any] | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[Job[Any] | None] = queue.SimpleQueue()
+        self._settle_lock = threading.Lock()
         self._committer = threading.Thread(
             target=self._commit_loop, name=f"commit-{path.parent.name}", daemon=True
         )
@@ -155,13 +153,16 @@ class Index:
         fn: Callable[[sqlite3.Connection], _T],
         durable: bool = True,
         after: Callable[[_T], None] | None = None,
-    ) -> Future[_T]:
-        """Queue ``fn`` for the next group commit; the future resolves once it is committed
+        replayable: bool = False,
+    ) -> PendingWrite[_T]:
+        """Queue ``fn`` for the next group commit; the write resolves once it is committed
         (fsync'd when ``durable``; non-durable writes are ordered before the next durable one,
-        so a crash can only lose a suffix of them)."""
-        job = _Job(fn=fn, durable=durable, after=after, future=Future())
-        self._jobs.put(job)
-        return job.future
+        so a crash can only lose a suffix of them). ``replayable``: ``fn`` changes nothing
+        but the database, so it may run again after a rollback (a batch of such writes
+        runs without a savepoint each, and again in savepoints only when one fails)."""
+        pending: PendingWrite[_T] = PendingWrite(self._settle_lock)
+        self._jobs.put(Job(fn, durable, after, replayable, pending))
+        return pending
 
     def _commit_loop(self) -> None:
         while True:
@@ -183,12 +184,13 @@ class Index:
             if stop:
                 return
 
-    def _commit(self, batch: list[_Job[Any]]) -> None:
-        live = [job for job in batch if job.future.set_running_or_notify_cancel()]
+    def _commit(self, batch: list[Job[Any]]) -> None:
+        with self._settle_lock:
+            live = [job for job in batch if job.pending.claim()]
         if not live:
             return
         db = self._writer
-        outcomes: list[tuple[_Job[Any], Any, BaseException | None]] = []
+        outcomes: list[tuple[Job[Any], Any, BaseException | None]] | None
         try:
             if self._before_commit is not None:
                 self._before_commit()
@@ -197,36 +199,68 @@ class Index:
                 db.execute(f"PRAGMA synchronous={synchronous}")
                 self._synchronous = synchronous
             db.execute("BEGIN IMMEDIATE")
-            for job in live:
-                db.execute("SAVEPOINT job")
-                try:
-                    outcomes.append((job, job.fn(db), None))
-                    db.execute("RELEASE job")
-                except Exception as exc:
-                    db.execute("ROLLBACK TO job")
-                    db.execute("RELEASE job")
-                    outcomes.append((job, None, exc))
-            db.execute("COMMIT")
+            outcomes = None
+            if len(live) == 1 or all(job.replayable for job in live):
+                outcomes = self._run_plain(live)
+            if outcomes is None:
+                outcomes = self._run_in_savepoints(live)
+            if db.in_transaction:
+                db.execute("COMMIT")
         except Exception as exc:  # the commit itself failed: nothing of the batch is durable
             if db.in_transaction:
                 db.execute("ROLLBACK")
-            for job in live:
-                job.future.set_exception(exc)
+            settle(self._settle_lock, [(job.pending, None, exc) for job in live])
             return
         for job, result, error in outcomes:
-            if error is not None:
-                job.future.set_exception(error)
-                continue
-            if job.after is not None:
+            if error is None and job.after is not None:
                 try:
                     job.after(result)
                 except Exception:  # post-commit cleanup (file unlinks) is best effort
                     log.warning("post-commit step failed on %s", self.path, exc_info=True)
-            job.future.set_result(result)
+        settle(self._settle_lock, [(job.pending, result, error) for job, result, error in outcomes])
+
+    def _run_plain(
+        self, live: list[Job[Any]]
+    ) -> list[tuple[Job[Any], Any, BaseException | None]] | None:
+        """Run a batch's jobs in its transaction as they are: two statements per job fewer
+        than savepoints. A job that fails alone in its batch rolls the transaction back (its
+        outcome); in a larger batch (replayable jobs only) the transaction starts over and
+        None says: run them again, each in a savepoint."""
+        db = self._writer
+        outcomes: list[tuple[Job[Any], Any, BaseException | None]] = []
+        for job in live:
+            try:
+                outcomes.append((job, job.fn(db), None))
+            except Exception as exc:
+                if db.in_transaction:  # (some SQLite errors roll back by themselves)
+                    db.execute("ROLLBACK")
+                if len(live) == 1:
+                    return [(job, None, exc)]
+                db.execute("BEGIN IMMEDIATE")
+                return None
+        return outcomes
+
+    def _run_in_savepoints(
+        self, live: list[Job[Any]]
+    ) -> list[tuple[Job[Any], Any, BaseException | None]]:
+        """Run each job in a savepoint of the batch's transaction: a failing job is rolled
+        back alone, the others commit."""
+        db = self._writer
+        outcomes: list[tuple[Job[Any], Any, BaseException | None]] = []
+        for job in live:
+            db.execute("SAVEPOINT job")
+            try:
+                outcomes.append((job, job.fn(db), None))
+                db.execute("RELEASE job")
+            except Exception as exc:
+                db.execute("ROLLBACK TO job")
+                db.execute("RELEASE job")
+                outcomes.append((job, None, exc))
+        return outcomes
 
     # Buckets ---------------------------------------------------------------------------------
 
-    def make_bucket(self, bucket: BucketRecord) -> Future[None]:
+    def make_bucket(self, bucket: BucketRecord) -> PendingWrite[None]:
         def op(db: sqlite3.Connection) -> None:
             if _bucket_exists(db, bucket.name):
                 raise BucketExists(bucket.name)
@@ -235,7 +269,7 @@ class Index:
                 (bucket.name, bucket.created_ns, bucket.owner, bucket.region),
             )
 
-        return self.write(op)
+        return self.write(op, replayable=True)
 
     def get_bucket(self, name: str) -> BucketRecord:
         with self._read_lock:
@@ -251,7 +285,7 @@ class Index:
             rows = db.execute("SELECT * FROM buckets ORDER BY name").fetchall()
         return [BucketRecord(*r) for r in rows]
 
-    def delete_bucket(self, name: str) -> Future[None]:
+    def delete_bucket(self, name: str) -> PendingWrite[None]:
         def op(db: sqlite3.Connection) -> None:
             if not _bucket_exists(db, name):
                 raise DriveNotFound(name)
@@ -261,15 +295,21 @@ class Index:
                 raise BucketNotEmpty(name)
             db.execute("DELETE FROM buckets WHERE name=?", (name,))
 
-        return self.write(op)
+        return self.write(op, replayable=True)
 
     # Objects ---------------------------------------------------------------------------------
 
     def insert_object(
-        self, record: ObjectRecord, before: Callable[[], None], after: Callable[[bool], None]
-    ) -> Future[bool]:
+        self,
+        record: ObjectRecord,
+        before: Callable[[], None] | None,
+        after: Callable[[bool], None] | None,
+    ) -> PendingWrite[bool]:
         """Insert a version. ``before`` runs inside the transaction first (publishing shard
-        files); the result says whether older versions of the key remain (worth a prune)."""
+        files; None: nothing to publish, e.g. a small object's inline shard); the result says
+        whether older versions of the key remain (worth a prune)."""
+        if before is None:
+            return self.insert_row(object_row(record), after)
 
         def op(db: sqlite3.Connection) -> bool:
             before()
@@ -277,7 +317,14 @@ class Index:
 
         return self.write(op, after=after)
 
-    def insert_objects(self, records: list[ObjectRecord]) -> Future[None]:
+    def insert_row(
+        self, row: ObjectRow, after: Callable[[bool], None] | None = None
+    ) -> PendingWrite[bool]:
+        """``insert_object`` of a version already in its row form (``records.object_row``),
+        without shard files to publish."""
+        return self.write(functools.partial(_insert_row, row=row), after=after, replayable=True)
+
+    def insert_objects(self, records: list[ObjectRecord]) -> PendingWrite[None]:
         """Insert many versions of new keys in one transaction (bulk loading, e.g. seeding a
         benchmark bucket): the rows ``insert_object`` writes, without its per-key checks
         (older versions, shard files); every record's bucket must exist."""
@@ -288,10 +335,10 @@ class Index:
                     raise BucketNotFound(bucket)
             db.executemany(
                 "INSERT OR REPLACE INTO objects VALUES(?,?,?,?,?,?,?,?)",
-                [_object_row(r) for r in records],
+                [object_row(r) for r in records],
             )
 
-        return self.write(op)
+        return self.write(op, replayable=True)
 
     def get_versions(self, bucket: str, key: str) -> list[ObjectRecord]:
         with self._read_lock:
@@ -303,6 +350,16 @@ class Index:
             ).fetchall()
         return [decode_object_meta(bucket, key, v, t, m, i) for v, t, m, i in rows]
 
+    def get_version_fields(self, bucket: str, key: str) -> list[dict[str, Any]]:
+        """``get_versions`` as dicts of the records' fields (``records.object_fields``)."""
+        with self._read_lock:
+            rows = self._reader.execute(
+                "SELECT version_id, mod_time_ns, meta, inline FROM objects"
+                " WHERE bucket=? AND key=? ORDER BY mod_time_ns DESC, version_id DESC",
+                (bucket, key),
+            ).fetchall()
+        return [object_fields(bucket, key, v, t, m, i) for v, t, m, i in rows]
+
     def prune_versions(
         self,
         bucket: str,
@@ -310,7 +367,7 @@ class Index:
         before: tuple[int, str],
         durable: bool,
         unlink: Callable[[list[str]], None],
-    ) -> Future[list[str]]:
+    ) -> PendingWrite[list[str]]:
         """Delete versions older than ``before``; ``unlink`` gets their data ids once committed."""
         t, v = before
 
@@ -326,18 +383,13 @@ class Index:
                 "DELETE FROM objects WHERE bucket=? AND key=? AND version_id=?",
                 [(bucket, key, r[0]) for r in rows],
             )
-            return [
-                p.data_id
-                for version_id, mod_ns, meta in rows
-                for p in decode_object_meta(bucket, key, version_id, mod_ns, meta, None).parts
-                if p.data_id
-            ]
+            return [data_id for _, _, meta in rows for data_id in object_data_ids(meta)]
 
-        return self.write(op, durable=durable, after=unlink)
+        return self.write(op, durable=durable, after=unlink, replayable=True)
 
     def delete_version(
         self, bucket: str, key: str, version_id: str, unlink: Callable[[list[str]], None]
-    ) -> Future[list[str]]:
+    ) -> PendingWrite[list[str]]:
         def op(db: sqlite3.Connection) -> list[str]:
             row = db.execute(
                 "SELECT mod_time_ns, meta FROM objects WHERE bucket=? AND key=? AND version_id=?",
@@ -349,10 +401,9 @@ class Index:
                 "DELETE FROM objects WHERE bucket=? AND key=? AND version_id=?",
                 (bucket, key, version_id),
             )
-            record = decode_object_meta(bucket, key, version_id, row[0], row[1], None)
-            return [p.data_id for p in record.parts if p.data_id]
+            return object_data_ids(row[1])
 
-        return self.write(op, durable=False, after=unlink)
+        return self.write(op, durable=False, after=unlink, replayable=True)
 
     def _list_rows(
         self,
@@ -479,7 +530,7 @@ class Index:
 
     # Multipart -------------------------------------------------------------------------------
 
-    def put_upload(self, upload: UploadRecord) -> Future[None]:
+    def put_upload(self, upload: UploadRecord) -> PendingWrite[None]:
         def op(db: sqlite3.Connection) -> None:
             if not _bucket_exists(db, upload.bucket):
                 raise BucketNotFound(upload.bucket)
@@ -494,7 +545,7 @@ class Index:
                 ),
             )
 
-        return self.write(op)
+        return self.write(op, replayable=True)
 
     def get_upload(self, upload_id: str) -> UploadRecord:
         with self._read_lock:
@@ -532,7 +583,7 @@ class Index:
 
     def upsert_part(
         self, part: PartRecord, before: Callable[[], None], unlink: Callable[[list[str]], None]
-    ) -> Future[list[str]]:
+    ) -> PendingWrite[list[str]]:
         """Insert or replace a part row; the replaced part's shard is unlinked once committed."""
 
         def op(db: sqlite3.Connection) -> list[str]:
@@ -586,7 +637,7 @@ class Index:
 
     def complete_upload(
         self, record: ObjectRecord, upload_id: str, unlink: Callable[[list[str]], None]
-    ) -> Future[bool]:
+    ) -> PendingWrite[bool]:
         """Insert the version and drop the upload; unused parts' shards are unlinked once
         committed. The result says whether older versions of the key remain."""
         used = {p.data_id for p in record.parts}
@@ -602,11 +653,11 @@ class Index:
             db.execute("DELETE FROM uploads WHERE upload_id=?", (upload_id,))
             return older
 
-        return self.write(op, after=lambda _: unlink(unused))
+        return self.write(op, after=lambda _: unlink(unused), replayable=True)
 
     def abort_upload(
         self, upload_id: str, unlink: Callable[[list[str]], None]
-    ) -> Future[list[str]]:
+    ) -> PendingWrite[list[str]]:
         def op(db: sqlite3.Connection) -> list[str]:
             if not db.execute("SELECT 1 FROM uploads WHERE upload_id=?", (upload_id,)).fetchone():
                 raise DriveNotFound(upload_id)
@@ -616,7 +667,7 @@ class Index:
             db.execute("DELETE FROM uploads WHERE upload_id=?", (upload_id,))
             return data_ids
 
-        return self.write(op, after=unlink)
+        return self.write(op, after=unlink, replayable=True)
 
     def referenced_data_ids(self) -> set[str]:
         """Every data id an index row points at (for an orphan sweep)."""
@@ -640,24 +691,18 @@ def _bucket_exists(db: sqlite3.Connection, name: str) -> bool:
 
 def _insert_object(db: sqlite3.Connection, record: ObjectRecord) -> bool:
     """Insert a version; True when older versions of the key remain on this drive."""
-    if not _bucket_exists(db, record.bucket):
-        raise BucketNotFound(record.bucket)
-    db.execute("INSERT OR REPLACE INTO objects VALUES(?,?,?,?,?,?,?,?)", _object_row(record))
-    other = db.execute(
-        "SELECT 1 FROM objects WHERE bucket=? AND key=? AND version_id != ? LIMIT 1",
-        (record.bucket, record.key, record.version_id),
+    return _insert_row(db, object_row(record))
+
+
+def _insert_row(db: sqlite3.Connection, row: ObjectRow) -> bool:
+    """Insert a version's row; True when older versions of the key remain on this drive (the
+    insert adds or replaces this version only: the others are there before it as after)."""
+    bucket_found, others = db.execute(
+        "SELECT EXISTS(SELECT 1 FROM buckets WHERE name=?),"
+        " EXISTS(SELECT 1 FROM objects WHERE bucket=? AND key=? AND version_id != ?)",
+        (row.bucket, row.bucket, row.key, row.version_id),
     ).fetchone()
-    return other is not None
-
-
-def _object_row(record: ObjectRecord) -> tuple[object, ...]:
-    return (
-        record.bucket,
-        record.key,
-        record.version_id,
-        record.mod_time_ns,
-        record.size,
-        record.etag,
-        encode_object_meta(record),
-        record.inline,
-    )
+    if not bucket_found:
+        raise BucketNotFound(row.bucket)
+    db.execute("INSERT OR REPLACE INTO objects VALUES(?,?,?,?,?,?,?,?)", row)
+    return bool(others)

@@ -19,16 +19,23 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from storage import splice
 from storage.drive import DriveInfo, ListRow, RowPage
 from storage.errors import DriveError, DriveNotFound, StorageError
+from storage.group_commit import PendingWrite
 from storage.index import Index
-from storage.records import BucketRecord, ObjectRecord, PartRecord, UploadRecord
+from storage.records import (
+    BucketRecord,
+    ObjectRecord,
+    PartRecord,
+    UploadRecord,
+    object_row_from_fields,
+)
 
 DRIVE_FORMAT_VERSION = 1
 READ_AHEAD_BYTES = 2 * 1024 * 1024  # one pread per this much of a streamed shard range
@@ -238,11 +245,16 @@ class LocalDrive:
         except (OSError, ValueError, sqlite3.Error) as exc:
             raise DriveError(f"{self.name}: {exc}") from exc
 
-    async def _write(self, submit: Callable[[], Future[_T]]) -> _T:
+    async def _write(self, submit: Callable[[], PendingWrite[_T]]) -> _T:
         """Queue an index write for the drive's next group commit and wait until it is durable
         (the committer checks the folder is still there before each commit)."""
+        return await self.written(submit())
+
+    async def written(self, pending: PendingWrite[_T]) -> _T:
+        """Wait for a queued index write (``start_*``) to be durable; its result, or its
+        error as the drive's coroutines raise it."""
         try:
-            return await asyncio.wrap_future(submit())
+            return await pending
         except StorageError:
             raise
         except (OSError, ValueError, sqlite3.Error) as exc:
@@ -336,6 +348,22 @@ class LocalDrive:
 
     # Object versions -------------------------------------------------------------------------
 
+    def start_commit_inline(self, record: ObjectRecord) -> PendingWrite[bool]:
+        """``commit_object(record, [])`` (a small object: its shard is ``record.inline``, no
+        file to publish or clean up), queued now without a coroutine: ``written`` waits."""
+        return self._index.insert_object(record, None, None)
+
+    def start_commit_fields(self, fields: Mapping[str, Any]) -> PendingWrite[bool]:
+        """``start_commit_inline`` of a record given as its fields by name, as a channel
+        message carries it (``records.object_row_from_fields``: no dataclass in between)."""
+        return self._index.insert_row(object_row_from_fields(fields))
+
+    def start_prune_versions(
+        self, bucket: str, key: str, before: tuple[int, str], durable: bool
+    ) -> PendingWrite[list[str]]:
+        """``prune_versions`` queued now without a coroutine: ``written`` waits."""
+        return self._index.prune_versions(bucket, key, before, durable, self._unlink)
+
     async def commit_object(
         self, record: ObjectRecord, staged: Sequence[str], shard: bytes | None = None
     ) -> bool:
@@ -344,6 +372,8 @@ class LocalDrive:
                 if len(staged) != 1:
                     raise DriveError(f"{self.name}: one shard comes with one staged data id")
                 await self._run(self._stage, staged[0], shard)
+            elif not staged:
+                return await self.written(self.start_commit_inline(record))
             return await self._write(
                 lambda: self._index.insert_object(record, lambda: self._publish(staged), _nothing)
             )
@@ -369,12 +399,15 @@ class LocalDrive:
         per call): a point read, done before this returns."""
         return self._lookup(self._index.get_versions, bucket, key)
 
+    def lookup_version_fields(self, bucket: str, key: str) -> list[dict[str, Any]]:
+        """``lookup_versions`` as dicts of the records' fields (``records.object_fields``),
+        ready for a channel message."""
+        return self._lookup(self._index.get_version_fields, bucket, key)
+
     async def prune_versions(
         self, bucket: str, key: str, before: tuple[int, str], durable: bool
     ) -> None:
-        await self._write(
-            lambda: self._index.prune_versions(bucket, key, before, durable, self._unlink)
-        )
+        await self.written(self.start_prune_versions(bucket, key, before, durable))
 
     async def delete_version(self, bucket: str, key: str, version_id: str) -> None:
         await self._write(lambda: self._index.delete_version(bucket, key, version_id, self._unlink))

@@ -23,6 +23,7 @@ from storage import node_protocol as proto
 from storage import splice
 from storage.errors import DriveError, DriveNotFound, StorageError
 from storage.file_send import sendfile_range
+from storage.group_commit import PendingWrite
 from storage.local_drive import LocalDrive, LocalShardReader, LocalShardWriter
 from storage.node_channel import MAX_MESSAGE_BYTES
 
@@ -36,9 +37,35 @@ SHARD_IDLE_TIMEOUT_S = 120.0
 Rpc = Callable[[LocalDrive, dict[str, Any]], Awaitable[Any]]
 Lookup = Callable[[LocalDrive, dict[str, Any]], Any]
 # Point reads done on the event loop (LocalDrive._lookup): answered without a task each.
+# Each answers its result ready for a message (records as dicts of their fields: a version
+# goes from its index row to the message without a dataclass in between).
 LOOKUPS: dict[str, Lookup] = {
-    "get_versions": lambda d, a: d.lookup_versions(a["bucket"], a["key"]),
-    "get_bucket": lambda d, a: d.lookup_bucket(a["name"]),
+    "get_versions": lambda d, a: d.lookup_version_fields(a["bucket"], a["key"]),
+    "get_bucket": lambda d, a: proto.to_json(d.lookup_bucket(a["name"])),
+}
+
+# Index writes queued on the spot (LocalDrive.start_*) and awaited in the message's own task:
+# no task per call. None: this call takes the general path (an ``Rpc``).
+Start = Callable[[LocalDrive, dict[str, Any]], PendingWrite[Any] | None]
+
+
+def _start_commit_object(d: LocalDrive, a: dict[str, Any]) -> PendingWrite[bool] | None:
+    if a["staged"] or a.get("shard") is not None:  # shard files to publish or clean up
+        return None
+    return d.start_commit_fields(a["record"])
+
+
+def _start_prune_versions(d: LocalDrive, a: dict[str, Any]) -> PendingWrite[list[str]]:
+    return d.start_prune_versions(
+        a["bucket"], a["key"], (a["before"][0], a["before"][1]), a["durable"]
+    )
+
+
+# Method -> (how to queue it, whether its answer is the write's result or None as the drive's
+# coroutine returns: prune_versions' result is the data ids it unlinks).
+STARTS: dict[str, tuple[Start, bool]] = {
+    "commit_object": (_start_commit_object, True),
+    "prune_versions": (_start_prune_versions, False),
 }
 
 
@@ -204,7 +231,18 @@ def _plain_tcp(request: web.Request) -> bool:
 def _outcome(lookup: Lookup, drive: LocalDrive, args: dict[str, Any]) -> dict[str, Any]:
     """``NodeServer._call``'s answer document for a point read, computed right here."""
     try:
-        return {"result": proto.to_json(lookup(drive, args))}
+        return {"result": lookup(drive, args)}
+    except StorageError as exc:
+        return proto.error_doc(exc)
+    except (ValueError, KeyError, TypeError) as exc:
+        return proto.error_doc(DriveError(f"bad request: {exc!r}"))
+
+
+async def _written(drive: LocalDrive, pending: PendingWrite[Any], answered: bool) -> dict[str, Any]:
+    """``NodeServer._call``'s answer document for a write queued by a ``STARTS`` entry."""
+    try:
+        result = await drive.written(pending)
+        return {"result": proto.to_json(result) if answered else None}
     except StorageError as exc:
         return proto.error_doc(exc)
     except (ValueError, KeyError, TypeError) as exc:
@@ -259,7 +297,8 @@ class NodeServer:
     async def channel(self, request: web.Request) -> web.StreamResponse:
         """A gateway's RPC channel (authenticated by its signed upgrade request): each message
         is a batch of drive calls, run concurrently (one group commit per drive can take them
-        all) and answered when done, out of order, by batch id."""
+        all) and answered when done, out of order, by batch id. A batch of point reads only
+        is answered right here, before the next message is read."""
         ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES, compress=False)
         await ws.prepare(request)
         running: set[asyncio.Task[None]] = set()
@@ -268,7 +307,18 @@ class NodeServer:
             async for msg in ws:
                 if msg.type != WSMsgType.BINARY:
                     break
-                task = asyncio.create_task(self._answer(ws, msg.data))
+                try:
+                    batch_id, calls = proto.decode_batch(proto.decode_message(msg.data))
+                except ValueError as exc:
+                    log.warning("malformed batch on node channel: %s", exc)
+                    await ws.close()
+                    break
+                looked_up = self._look_up(calls)
+                if looked_up is not None:  # point reads only (a GET's, a HEAD's): no task
+                    if not ws.closed:
+                        await ws.send_bytes(proto.encode_results(looked_up, batch_id))
+                    continue
+                task = asyncio.create_task(self._answer_calls(ws, batch_id, calls))
                 running.add(task)
                 task.add_done_callback(running.discard)
         finally:
@@ -286,27 +336,50 @@ class NodeServer:
     async def _stop_send_pool(self, app: web.Application) -> None:
         self._send_pool.shutdown(wait=False, cancel_futures=True)
 
-    async def _answer(self, ws: web.WebSocketResponse, message: bytes) -> None:
-        try:
-            batch_id, calls = proto.decode_batch(proto.decode_message(message))
-        except ValueError as exc:
-            log.warning("malformed batch on node channel: %s", exc)
-            await ws.close()
-            return
-        results: list[dict[str, Any]] = []
-        later: list[int] = []
-        for i, (drive_name, method, args) in enumerate(calls):
+    def _look_up(self, calls: list[tuple[str, str, dict[str, Any]]]) -> list[dict[str, Any]] | None:
+        """The answers of a batch of point reads (``LOOKUPS``), or None if it holds another
+        kind of call."""
+        results = []
+        for drive_name, method, args in calls:
             lookup = LOOKUPS.get(method)
             drive = self.drives.get(drive_name)
-            if lookup is not None and drive is not None:
-                results.append(_outcome(lookup, drive, args))
-            else:
-                results.append({})
-                later.append(i)
-        if later:
+            if lookup is None or drive is None:
+                return None
+            results.append(_outcome(lookup, drive, args))
+        return results
+
+    async def _answer_calls(
+        self, ws: web.WebSocketResponse, batch_id: int, calls: list[tuple[str, str, dict[str, Any]]]
+    ) -> None:
+        results: list[dict[str, Any]] = []
+        later: list[int] = []
+        writes: list[tuple[int, LocalDrive, PendingWrite[Any], bool]] = []
+        for i, (drive_name, method, args) in enumerate(calls):
+            drive = self.drives.get(drive_name)
+            if drive is not None:
+                lookup = LOOKUPS.get(method)
+                if lookup is not None:
+                    results.append(_outcome(lookup, drive, args))
+                    continue
+                start = STARTS.get(method)
+                if start is not None:
+                    try:
+                        pending = start[0](drive, args)
+                    except (ValueError, KeyError, TypeError) as exc:
+                        results.append(proto.error_doc(DriveError(f"bad request: {exc!r}")))
+                        continue
+                    if pending is not None:
+                        results.append({})
+                        writes.append((i, drive, pending, start[1]))
+                        continue
+            results.append({})
+            later.append(i)
+        if later:  # while the writes queued above commit
             done = await asyncio.gather(*(self._call(*calls[i]) for i in later))
             for i, result in zip(later, done, strict=True):
                 results[i] = result
+        for i, drive, pending, answered in writes:
+            results[i] = await _written(drive, pending, answered)
         if not ws.closed:
             await ws.send_bytes(proto.encode_results(results, batch_id))
 

@@ -8,8 +8,9 @@ fields on every drive except ``shard_index`` and ``inline`` (this drive's shard 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 RECORD_FORMAT_VERSION = 1
 
@@ -106,16 +107,101 @@ class PartRecord:
 
 def encode_object_meta(record: ObjectRecord) -> bytes:
     """The index's ``meta`` column: everything except the key columns and inline bytes."""
+    return _encode_meta(
+        record.size,
+        record.etag,
+        [record.codec, record.k, record.m, record.block_size, record.shard_index],
+        [[p.number, p.size, p.etag, p.data_id, p.checksums] for p in record.parts],
+        record.metadata,
+        record.checksums,
+    )
+
+
+def _encode_meta(
+    size: int,
+    etag: str,
+    ec: list[Any],
+    parts: list[list[Any]],
+    metadata: dict[str, str],
+    checksums: dict[str, str],
+) -> bytes:
     doc: dict[str, Any] = {
         "v": RECORD_FORMAT_VERSION,
-        "size": record.size,
-        "etag": record.etag,
-        "ec": [record.codec, record.k, record.m, record.block_size, record.shard_index],
-        "parts": [[p.number, p.size, p.etag, p.data_id, p.checksums] for p in record.parts],
-        "meta": record.metadata,
-        "ck": record.checksums,
+        "size": size,
+        "etag": etag,
+        "ec": ec,
+        "parts": parts,
+        "meta": metadata,
+        "ck": checksums,
     }
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class ObjectRow(NamedTuple):
+    """A row of the index's ``objects`` table."""
+
+    bucket: str
+    key: str
+    version_id: str
+    mod_time_ns: int
+    size: int
+    etag: str
+    meta: bytes
+    inline: bytes | None
+
+
+_OBJECT_FIELDS = frozenset(ObjectRecord.__dataclass_fields__)
+_OBJECT_REQUIRED = _OBJECT_FIELDS - {"metadata", "checksums"}  # (and inline: see below)
+_PART_FIELDS = frozenset(PartRef.__dataclass_fields__)
+
+
+def object_row_from_fields(fields: Mapping[str, Any]) -> ObjectRow:
+    """The index row of the record whose fields by name are ``fields`` (``object_fields``'
+    form, as a channel message carries it): ``object_row(ObjectRecord(**fields))`` without
+    building the record. TypeError on missing or unknown fields as the dataclass raises it,
+    ValueError when the inline shard is not bytes."""
+    if not _OBJECT_REQUIRED <= fields.keys() <= _OBJECT_FIELDS:  # inline is required too,
+        raise TypeError(f"object record fields {sorted(fields)}")  # as proto.object_record has it
+    parts = []
+    for p in fields["parts"]:
+        if not p.keys() <= _PART_FIELDS:
+            raise TypeError(f"part fields {sorted(p)}")
+        parts.append([p["number"], p["size"], p["etag"], p["data_id"], p.get("checksums", {})])
+    inline = fields["inline"]
+    if inline is not None and not isinstance(inline, bytes):
+        raise ValueError(f"expected bytes, got {type(inline).__name__}")
+    meta = _encode_meta(
+        fields["size"],
+        fields["etag"],
+        [fields["codec"], fields["k"], fields["m"], fields["block_size"], fields["shard_index"]],
+        parts,
+        fields.get("metadata", {}),
+        fields.get("checksums", {}),
+    )
+    return ObjectRow(
+        fields["bucket"],
+        fields["key"],
+        fields["version_id"],
+        fields["mod_time_ns"],
+        fields["size"],
+        fields["etag"],
+        meta,
+        inline,
+    )
+
+
+def object_row(record: ObjectRecord) -> ObjectRow:
+    """The record as a row of the index's ``objects`` table."""
+    return ObjectRow(
+        record.bucket,
+        record.key,
+        record.version_id,
+        record.mod_time_ns,
+        record.size,
+        record.etag,
+        encode_object_meta(record),
+        record.inline,
+    )
 
 
 def decode_object_meta(
@@ -145,6 +231,46 @@ def decode_object_meta(
         checksums=doc["ck"],
         inline=inline,
     )
+
+
+def object_fields(
+    bucket: str, key: str, version_id: str, mod_time_ns: int, meta: bytes, inline: bytes | None
+) -> dict[str, Any]:
+    """``decode_object_meta``'s record as a dict of its fields by name (parts as dicts of
+    theirs), i.e. ``dataclasses.asdict`` of it, read straight from the index row: what a
+    node sends for a record it only passes on, without the dataclasses in between."""
+    doc = json.loads(meta)
+    if doc.get("v") != RECORD_FORMAT_VERSION:
+        raise ValueError(f"unsupported object record format {doc.get('v')!r}")
+    codec, k, m, block_size, shard_index = doc["ec"]
+    return {
+        "bucket": bucket,
+        "key": key,
+        "version_id": version_id,
+        "mod_time_ns": mod_time_ns,
+        "size": doc["size"],
+        "etag": doc["etag"],
+        "codec": codec,
+        "k": k,
+        "m": m,
+        "block_size": block_size,
+        "shard_index": shard_index,
+        "parts": [
+            {"number": n, "size": s, "etag": e, "data_id": d, "checksums": c}
+            for n, s, e, d, c in doc["parts"]
+        ],
+        "metadata": doc["meta"],
+        "checksums": doc["ck"],
+        "inline": inline,
+    }
+
+
+def object_data_ids(meta: bytes) -> list[str]:
+    """The shard data ids an index row's ``meta`` points at (parts with files of their own)."""
+    doc = json.loads(meta)
+    if doc.get("v") != RECORD_FORMAT_VERSION:
+        raise ValueError(f"unsupported object record format {doc.get('v')!r}")
+    return [part[3] for part in doc["parts"] if part[3]]
 
 
 def encode_upload_meta(upload: UploadRecord) -> bytes:

@@ -1,0 +1,207 @@
+"""A node's answer to a batch of index writes (storage/node_server.py): small-object commits and
+prunes are queued at once and answered each with its own outcome, beside calls of other kinds."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from storage import node_protocol as proto
+from storage.local_drive import LocalDrive
+from storage.node_server import NodeServer
+from storage.records import (
+    BucketRecord,
+    ObjectRecord,
+    PartRef,
+    object_row,
+    object_row_from_fields,
+)
+
+
+class Socket:
+    """The part of a WebSocketResponse that NodeServer._answer uses."""
+
+    closed = False
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    async def send_bytes(self, data: bytes) -> None:
+        self.sent.append(data)
+
+
+def record(key: str, bucket: str = "b", version_id: str = "v1", t: int = 1) -> dict[str, Any]:
+    return proto.to_json(  # type: ignore[no-any-return]
+        ObjectRecord(
+            bucket=bucket,
+            key=key,
+            version_id=version_id,
+            mod_time_ns=t,
+            size=3,
+            etag="e",
+            codec="rs",
+            k=2,
+            m=1,
+            block_size=1024,
+            shard_index=0,
+            parts=(PartRef(1, 3, "e", None),),
+            inline=b"abc",
+        )
+    )
+
+
+def answer(server: NodeServer, calls: list[tuple[str, str, Any]]) -> list[dict[str, Any]]:
+    ws = Socket()
+    batch_id, decoded = proto.decode_batch(proto.decode_message(proto.encode_batch(calls, 1)))
+    asyncio.run(server._answer_calls(ws, batch_id, decoded))  # type: ignore[arg-type]  # a double
+    doc = proto.decode_message(ws.sent[0])
+    assert doc["id"] == 1
+    return doc["results"]  # type: ignore[no-any-return]
+
+
+def test_each_write_of_a_batch_gets_its_own_outcome(tmp_path: Path) -> None:
+    with ThreadPoolExecutor(2) as pool:
+        drives = {n: LocalDrive(tmp_path / n, pool) for n in ("d1", "d2")}
+        try:
+            server = NodeServer("n1", drives, proto.ClusterIdentity("dep", 1, "s"))
+            for d in drives.values():
+                asyncio.run(d.make_bucket(BucketRecord("b", 1, "me")))
+            results = answer(
+                server,
+                [
+                    ("d1", "commit_object", {"record": record("a"), "staged": []}),
+                    ("d2", "commit_object", {"record": record("a"), "staged": []}),
+                    ("d1", "commit_object", {"record": record("x", "nope"), "staged": []}),
+                    ("d1", "commit_object", {"record": {"bucket": "b"}, "staged": []}),
+                    ("d2", "commit_object", {"record": record("a", "b", "v2", 2), "staged": []}),
+                    ("d1", "get_bucket", {"name": "b"}),
+                    ("d1", "list_buckets", {}),
+                ],
+            )
+            assert results[0] == {"result": False}
+            assert results[1] == {"result": False}
+            assert results[2]["error"] == "BucketNotFound"
+            assert results[3]["error"] == "DriveError"
+            assert "bad request" in results[3]["message"]
+            assert results[4] == {"result": True}  # v1 remains beside it
+            assert results[5]["result"]["name"] == "b"
+            assert [b["name"] for b in results[6]["result"]] == ["b"]
+
+            before = [3, "~"]
+            results = answer(
+                server,
+                [
+                    (
+                        "d2",
+                        "prune_versions",
+                        {"bucket": "b", "key": "a", "before": before, "durable": True},
+                    ),
+                    (
+                        "d1",
+                        "prune_versions",
+                        {"bucket": "nope", "key": "a", "before": before, "durable": True},
+                    ),
+                    ("d1", "prune_versions", {"bucket": "b", "key": "a"}),
+                ],
+            )
+            assert results[0] == {"result": None}
+            assert results[1]["error"] == "BucketNotFound"
+            assert results[2]["error"] == "DriveError"
+            assert asyncio.run(drives["d2"].get_versions("b", "a")) == []
+            assert [v.key for v in asyncio.run(drives["d1"].get_versions("b", "a"))] == ["a"]
+        finally:
+            for d in drives.values():
+                d.close()
+
+
+def test_point_reads_answer_records_as_the_drive_returns_them(tmp_path: Path) -> None:
+    """get_versions answers from the index row without a dataclass: the same document as
+    the record's, which the gateway turns back into the same record."""
+    with ThreadPoolExecutor(2) as pool:
+        drive = LocalDrive(tmp_path / "d1", pool)
+        try:
+            server = NodeServer("n1", {"d1": drive}, proto.ClusterIdentity("dep", 1, "s"))
+            asyncio.run(drive.make_bucket(BucketRecord("b", 1, "me")))
+            doc = record("a")
+            doc["parts"] = [
+                {
+                    "number": 1,
+                    "size": 3,
+                    "etag": "e",
+                    "data_id": "f" * 32,
+                    "checksums": {"crc32": "x"},
+                }
+            ]
+            doc["metadata"] = {"content-type": "text/plain", "x-amz-meta-é": "ü"}
+            doc["checksums"] = {"crc32": "y"}
+            asyncio.run(drive.commit_object(proto.object_record(doc), []))
+            asyncio.run(drive.commit_object(proto.object_record(record("a", "b", "v2", 2)), []))
+            calls = [
+                ("d1", "get_versions", {"bucket": "b", "key": "a"}),
+                ("d1", "get_versions", {"bucket": "b", "key": "none"}),
+                ("d1", "get_bucket", {"name": "b"}),
+                ("d1", "get_bucket", {"name": "nope"}),
+            ]
+            looked_up = server._look_up(calls)
+            assert looked_up is not None
+            message = proto.decode_message(proto.encode_results(looked_up, 1))
+            versions = asyncio.run(drive.get_versions("b", "a"))
+            assert [v.version_id for v in versions] == ["v2", "v1"]
+            assert message["results"][0] == {"result": [proto.to_json(v) for v in versions]}
+            assert [proto.object_record(d) for d in message["results"][0]["result"]] == versions
+            assert message["results"][1] == {"result": []}
+            assert message["results"][2] == {
+                "result": {"name": "b", "created_ns": 1, "owner": "me", "region": "us-east-1"}
+            }
+            assert message["results"][3]["error"] == "DriveNotFound"
+            assert server._look_up([*calls, ("d1", "list_buckets", {})]) is None
+        finally:
+            drive.close()
+
+
+def full_record(inline: bytes | None, data_id: str | None) -> ObjectRecord:
+    return ObjectRecord(
+        bucket="b",
+        key="ключ/é",
+        version_id="v9",
+        mod_time_ns=123456789,
+        size=5,
+        etag="abc-2",
+        codec="rs",
+        k=8,
+        m=4,
+        block_size=1 << 20,
+        shard_index=11,
+        parts=(PartRef(1, 3, "e1", data_id, {"crc32": "x"}), PartRef(2, 2, "e2", data_id)),
+        metadata={"content-type": "text/plain", "x-amz-meta-ü": "ö\u2028"},
+        checksums={"sha256": "y"},
+        inline=inline,
+    )
+
+
+@pytest.mark.parametrize(("inline", "data_id"), [(b"\x00shard", None), (None, "f" * 32)])
+def test_a_record_from_a_message_makes_the_row_its_dataclass_makes(
+    inline: bytes | None, data_id: str | None
+) -> None:
+    rec = full_record(inline, data_id)
+    fields = proto.decode_message(proto.encode_message(proto.to_json(rec)))
+    assert object_row_from_fields(fields) == object_row(rec)
+    assert object_row_from_fields(fields) == object_row(proto.object_record(fields))
+
+
+def test_a_record_with_wrong_fields_is_refused_as_the_dataclass_refuses_it() -> None:
+    fields = proto.to_json(full_record(b"x", None))
+    for bad, error in [
+        ({**fields, "extra": 1}, TypeError),
+        ({k: v for k, v in fields.items() if k != "etag"}, TypeError),
+        ({**fields, "parts": [{**fields["parts"][0], "extra": 1}]}, TypeError),
+        ({**fields, "inline": "text"}, ValueError),
+    ]:
+        with pytest.raises(error):
+            object_row_from_fields(bad)
+        with pytest.raises(error):
+            proto.object_record(bad)
