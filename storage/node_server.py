@@ -204,7 +204,7 @@ def _plain_tcp(request: web.Request) -> bool:
 def _outcome(lookup: Lookup, drive: LocalDrive, args: dict[str, Any]) -> dict[str, Any]:
     """``NodeServer._call``'s answer document for a point read, computed right here."""
     try:
-        return {"result": proto.to_json(lookup(drive, args))}
+        return {"result": proto.to_wire(lookup(drive, args))}
     except StorageError as exc:
         return proto.error_doc(exc)
     except (ValueError, KeyError, TypeError) as exc:
@@ -316,7 +316,7 @@ class NodeServer:
         if drive is None or call is None:
             return proto.error_doc(DriveError(f"no such drive or method: {drive_name}.{method}"))
         try:
-            return {"result": proto.to_json(await call(drive, args))}
+            return {"result": proto.to_wire(await call(drive, args))}
         except StorageError as exc:
             return proto.error_doc(exc)
         except (ValueError, KeyError, TypeError) as exc:
