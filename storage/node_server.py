@@ -321,6 +321,9 @@ class NodeServer:
             return proto.error_doc(exc)
         except (ValueError, KeyError, TypeError) as exc:
             return proto.error_doc(DriveError(f"bad request: {exc!r}"))
+        except Exception as exc:  # answered all the same: its batch must not wait out io_s
+            log.exception("drive call %s.%s failed", drive_name, method)
+            return proto.error_doc(DriveError(f"{method} failed: {exc!r}"))
 
     async def put_shard(self, request: web.Request) -> web.StreamResponse:
         drive = self._drive(request)
