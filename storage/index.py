@@ -36,8 +36,8 @@ from storage.records import (
     decode_upload_meta,
     encode_upload_meta,
     object_data_ids,
-    object_fields,
     object_row,
+    object_values,
 )
 
 INDEX_FORMAT_VERSION = 1
@@ -350,15 +350,15 @@ class Index:
             ).fetchall()
         return [decode_object_meta(bucket, key, v, t, m, i) for v, t, m, i in rows]
 
-    def get_version_fields(self, bucket: str, key: str) -> list[dict[str, Any]]:
-        """``get_versions`` as dicts of the records' fields (``records.object_fields``)."""
+    def get_version_values(self, bucket: str, key: str) -> list[list[Any]]:
+        """``get_versions`` as lists of the records' field values (``records.object_values``)."""
         with self._read_lock:
             rows = self._reader.execute(
                 "SELECT version_id, mod_time_ns, meta, inline FROM objects"
                 " WHERE bucket=? AND key=? ORDER BY mod_time_ns DESC, version_id DESC",
                 (bucket, key),
             ).fetchall()
-        return [object_fields(bucket, key, v, t, m, i) for v, t, m, i in rows]
+        return [object_values(bucket, key, v, t, m, i) for v, t, m, i in rows]
 
     def prune_versions(
         self,

@@ -19,7 +19,7 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
@@ -34,7 +34,7 @@ from storage.records import (
     ObjectRecord,
     PartRecord,
     UploadRecord,
-    object_row_from_fields,
+    object_row_from_values,
 )
 
 DRIVE_FORMAT_VERSION = 1
@@ -353,10 +353,10 @@ class LocalDrive:
         file to publish or clean up), queued now without a coroutine: ``written`` waits."""
         return self._index.insert_object(record, None, None)
 
-    def start_commit_fields(self, fields: Mapping[str, Any]) -> PendingWrite[bool]:
+    def start_commit_values(self, values: Any) -> PendingWrite[bool]:
         """``start_commit_inline`` of a record given as its fields by name, as a channel
-        message carries it (``records.object_row_from_fields``: no dataclass in between)."""
-        return self._index.insert_row(object_row_from_fields(fields))
+        message carries it (``records.object_row_from_values``: no dataclass in between)."""
+        return self._index.insert_row(object_row_from_values(values))
 
     def start_prune_versions(
         self, bucket: str, key: str, before: tuple[int, str], durable: bool
@@ -399,10 +399,10 @@ class LocalDrive:
         per call): a point read, done before this returns."""
         return self._lookup(self._index.get_versions, bucket, key)
 
-    def lookup_version_fields(self, bucket: str, key: str) -> list[dict[str, Any]]:
-        """``lookup_versions`` as dicts of the records' fields (``records.object_fields``),
+    def lookup_version_values(self, bucket: str, key: str) -> list[list[Any]]:
+        """``lookup_versions`` as lists of the records' field values (``records.object_values``),
         ready for a channel message."""
-        return self._lookup(self._index.get_version_fields, bucket, key)
+        return self._lookup(self._index.get_version_values, bucket, key)
 
     async def prune_versions(
         self, bucket: str, key: str, before: tuple[int, str], durable: bool

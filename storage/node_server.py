@@ -37,11 +37,12 @@ SHARD_IDLE_TIMEOUT_S = 120.0
 Rpc = Callable[[LocalDrive, dict[str, Any]], Awaitable[Any]]
 Lookup = Callable[[LocalDrive, dict[str, Any]], Any]
 # Point reads done on the event loop (LocalDrive._lookup): answered without a task each.
-# Each answers its result ready for a message (records as dicts of their fields: a version
-# goes from its index row to the message without a dataclass in between).
+# Each answers its result ready for a message (object records as lists of their field values,
+# ``proto.object_wire``'s form: a version goes from its index row to the message without a
+# dataclass in between).
 LOOKUPS: dict[str, Lookup] = {
-    "get_versions": lambda d, a: d.lookup_version_fields(a["bucket"], a["key"]),
-    "get_bucket": lambda d, a: proto.to_json(d.lookup_bucket(a["name"])),
+    "get_versions": lambda d, a: d.lookup_version_values(a["bucket"], a["key"]),
+    "get_bucket": lambda d, a: proto.to_wire(d.lookup_bucket(a["name"])),
 }
 
 # Index writes queued on the spot (LocalDrive.start_*) and awaited in the message's own task:
@@ -52,7 +53,7 @@ Start = Callable[[LocalDrive, dict[str, Any]], PendingWrite[Any] | None]
 def _start_commit_object(d: LocalDrive, a: dict[str, Any]) -> PendingWrite[bool] | None:
     if a["staged"] or a.get("shard") is not None:  # shard files to publish or clean up
         return None
-    return d.start_commit_fields(a["record"])
+    return d.start_commit_values(a["record"])
 
 
 def _start_prune_versions(d: LocalDrive, a: dict[str, Any]) -> PendingWrite[list[str]]:
@@ -228,25 +229,33 @@ def _plain_tcp(request: web.Request) -> bool:
     )
 
 
+def _failed(exc: Exception, what: str) -> dict[str, Any]:
+    """A drive call's error as its answer: the drive's own errors as they are, bad arguments as
+    a DriveError, and anything else logged with its traceback and answered all the same (its
+    batch must not wait out the gateway's io_s)."""
+    if isinstance(exc, StorageError):
+        return proto.error_doc(exc)
+    if isinstance(exc, ValueError | KeyError | TypeError):
+        return proto.error_doc(DriveError(f"bad request: {exc!r}"))
+    log.error("drive call %s failed", what, exc_info=exc)
+    return proto.error_doc(DriveError(f"{what} failed: {exc!r}"))
+
+
 def _outcome(lookup: Lookup, drive: LocalDrive, args: dict[str, Any]) -> dict[str, Any]:
     """``NodeServer._call``'s answer document for a point read, computed right here."""
     try:
         return {"result": lookup(drive, args)}
-    except StorageError as exc:
-        return proto.error_doc(exc)
-    except (ValueError, KeyError, TypeError) as exc:
-        return proto.error_doc(DriveError(f"bad request: {exc!r}"))
+    except Exception as exc:
+        return _failed(exc, "point read")
 
 
 async def _written(drive: LocalDrive, pending: PendingWrite[Any], answered: bool) -> dict[str, Any]:
     """``NodeServer._call``'s answer document for a write queued by a ``STARTS`` entry."""
     try:
         result = await drive.written(pending)
-        return {"result": proto.to_json(result) if answered else None}
-    except StorageError as exc:
-        return proto.error_doc(exc)
-    except (ValueError, KeyError, TypeError) as exc:
-        return proto.error_doc(DriveError(f"bad request: {exc!r}"))
+        return {"result": proto.to_wire(result) if answered else None}
+    except Exception as exc:
+        return _failed(exc, "write")
 
 
 def _error(exc: BaseException, status: int) -> web.Response:
@@ -389,11 +398,9 @@ class NodeServer:
         if drive is None or call is None:
             return proto.error_doc(DriveError(f"no such drive or method: {drive_name}.{method}"))
         try:
-            return {"result": proto.to_json(await call(drive, args))}
-        except StorageError as exc:
-            return proto.error_doc(exc)
-        except (ValueError, KeyError, TypeError) as exc:
-            return proto.error_doc(DriveError(f"bad request: {exc!r}"))
+            return {"result": proto.to_wire(await call(drive, args))}
+        except Exception as exc:
+            return _failed(exc, f"{drive_name}.{method}")
 
     async def put_shard(self, request: web.Request) -> web.StreamResponse:
         drive = self._drive(request)

@@ -8,7 +8,6 @@ fields on every drive except ``shard_index`` and ``inline`` (this drive's shard 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -150,44 +149,33 @@ class ObjectRow(NamedTuple):
     inline: bytes | None
 
 
-_OBJECT_FIELDS = frozenset(ObjectRecord.__dataclass_fields__)
-_OBJECT_REQUIRED = _OBJECT_FIELDS - {"metadata", "checksums"}  # (and inline: see below)
-_PART_FIELDS = frozenset(PartRef.__dataclass_fields__)
+OBJECT_FIELD_COUNT = len(ObjectRecord.__dataclass_fields__)
 
 
-def object_row_from_fields(fields: Mapping[str, Any]) -> ObjectRow:
-    """The index row of the record whose fields by name are ``fields`` (``object_fields``'
-    form, as a channel message carries it): ``object_row(ObjectRecord(**fields))`` without
-    building the record. TypeError on missing or unknown fields as the dataclass raises it,
-    ValueError when the inline shard is not bytes."""
-    if not _OBJECT_REQUIRED <= fields.keys() <= _OBJECT_FIELDS:  # inline is required too,
-        raise TypeError(f"object record fields {sorted(fields)}")  # as proto.object_record has it
-    parts = []
-    for p in fields["parts"]:
-        if not p.keys() <= _PART_FIELDS:
-            raise TypeError(f"part fields {sorted(p)}")
-        parts.append([p["number"], p["size"], p["etag"], p["data_id"], p.get("checksums", {})])
-    inline = fields["inline"]
-    if inline is not None and not isinstance(inline, bytes):
-        raise ValueError(f"expected bytes, got {type(inline).__name__}")
-    meta = _encode_meta(
-        fields["size"],
-        fields["etag"],
-        [fields["codec"], fields["k"], fields["m"], fields["block_size"], fields["shard_index"]],
-        parts,
-        fields.get("metadata", {}),
-        fields.get("checksums", {}),
+def check_object_values(values: Any) -> list[Any]:
+    """``values`` if it has the shape of ``object_values``' form, else ValueError: a list of
+    the record's fields in order, parts as lists of 5, the two maps as dicts, inline bytes."""
+    if type(values) is not list or len(values) != OBJECT_FIELD_COUNT:
+        raise ValueError("malformed object record")
+    parts, meta, ck, inline = values[11], values[12], values[13], values[14]
+    if type(parts) is not list or not all(type(p) is list and len(p) == 5 for p in parts):
+        raise ValueError("malformed parts of an object record")
+    if type(meta) is not dict or type(ck) is not dict:
+        raise ValueError("malformed maps of an object record")
+    if inline is not None and type(inline) is not bytes:
+        raise ValueError(f"inline shard must be bytes, not {type(inline).__name__}")
+    return values
+
+
+def object_row_from_values(values: Any) -> ObjectRow:
+    """The index row of the record whose field values in order are ``values`` (``object_values``'
+    form, as a channel message carries it): ``object_row(ObjectRecord(...))`` without building
+    the record. ValueError when it is not one (``check_object_values``)."""
+    b, key, version, mod_time, size, etag, codec, k, m, block, shard, parts, meta, ck, inline = (
+        check_object_values(values)
     )
-    return ObjectRow(
-        fields["bucket"],
-        fields["key"],
-        fields["version_id"],
-        fields["mod_time_ns"],
-        fields["size"],
-        fields["etag"],
-        meta,
-        inline,
-    )
+    encoded = _encode_meta(size, etag, [codec, k, m, block, shard], parts, meta, ck)
+    return ObjectRow(b, key, version, mod_time, size, etag, encoded, inline)
 
 
 def object_row(record: ObjectRecord) -> ObjectRow:
@@ -233,36 +221,33 @@ def decode_object_meta(
     )
 
 
-def object_fields(
+def object_values(
     bucket: str, key: str, version_id: str, mod_time_ns: int, meta: bytes, inline: bytes | None
-) -> dict[str, Any]:
-    """``decode_object_meta``'s record as a dict of its fields by name (parts as dicts of
-    theirs), i.e. ``dataclasses.asdict`` of it, read straight from the index row: what a
-    node sends for a record it only passes on, without the dataclasses in between."""
+) -> list[Any]:
+    """``decode_object_meta``'s record as the list of its field values in order (parts as lists
+    of theirs), read straight from the index row: what a node sends for a record it only passes
+    on (``storage.node_protocol.object_wire``'s form), without the dataclasses in between."""
     doc = json.loads(meta)
     if doc.get("v") != RECORD_FORMAT_VERSION:
         raise ValueError(f"unsupported object record format {doc.get('v')!r}")
     codec, k, m, block_size, shard_index = doc["ec"]
-    return {
-        "bucket": bucket,
-        "key": key,
-        "version_id": version_id,
-        "mod_time_ns": mod_time_ns,
-        "size": doc["size"],
-        "etag": doc["etag"],
-        "codec": codec,
-        "k": k,
-        "m": m,
-        "block_size": block_size,
-        "shard_index": shard_index,
-        "parts": [
-            {"number": n, "size": s, "etag": e, "data_id": d, "checksums": c}
-            for n, s, e, d, c in doc["parts"]
-        ],
-        "metadata": doc["meta"],
-        "checksums": doc["ck"],
-        "inline": inline,
-    }
+    return [
+        bucket,
+        key,
+        version_id,
+        mod_time_ns,
+        doc["size"],
+        doc["etag"],
+        codec,
+        k,
+        m,
+        block_size,
+        shard_index,
+        doc["parts"],
+        doc["meta"],
+        doc["ck"],
+        inline,
+    ]
 
 
 def object_data_ids(meta: bytes) -> list[str]:

@@ -98,7 +98,7 @@ async def run(n: int) -> None:
         workloads = {
             "put": calls(
                 "commit_object",
-                lambda i, j: {"record": proto.to_json(_record(i, j)), "staged": [], "shard": None},
+                lambda i, j: {"record": proto.to_wire(_record(i, j)), "staged": [], "shard": None},
             ),
             "get": calls("get_versions", lambda i, j: {"bucket": "prof", "key": f"ob/4096/{i}"}),
             "delete": calls(
