@@ -30,7 +30,7 @@ import enum
 import functools
 import hashlib
 import hmac
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -480,6 +480,19 @@ def _authenticate_query(
     return _result(credential, payload, key, amz_date, signature, presigned=True)
 
 
+def _uri_forms(raw_uri: str) -> Iterator[str]:
+    """The path as received, then (only if that signature did not match) its strict SigV4
+    re-encoding when it differs.
+
+    >>> list(_uri_forms("/b/k")), list(_uri_forms("/b/a!b"))
+    (['/b/k'], ['/b/a!b', '/b/a%21b'])
+    """
+    yield raw_uri
+    strict = strict_uri(raw_uri)
+    if strict != raw_uri:
+        yield strict
+
+
 def _verify(
     req: AuthRequest,
     credential: _Credential,
@@ -493,9 +506,7 @@ def _verify(
     given = signature.lower().encode()
     raw_uri = req.raw_path or "/"
     first: tuple[str, str] | None = None
-    for uri in (raw_uri, strict_uri(raw_uri)):
-        if first is not None and uri == raw_uri:
-            break  # the strict form is the raw one: nothing else to try
+    for uri in _uri_forms(raw_uri):
         creq = canonical_request(req.method, uri, query, req.headers, signed_headers, payload_hash)
         sts = string_to_sign(amz_date, credential.scope, creq)
         if hmac.compare_digest(sign(key, sts).encode(), given):
