@@ -46,6 +46,9 @@ class BytesShardReader:
         self._view = memoryview(data)[offset : offset + length]
 
     async def read(self, n: int) -> bytes | memoryview:
+        return self.read_now(n)
+
+    def read_now(self, n: int) -> memoryview:
         if n > len(self._view):
             raise BitrotError("shard bytes truncated")
         out, self._view = self._view[:n], self._view[n:]
@@ -67,10 +70,23 @@ class ShardStream:
         self._layout = layout
         self._part_size = part_size
 
+    @property
+    def in_memory(self) -> bool:
+        """Whether the shard's bytes are here already (``block_now`` needs no IO)."""
+        return isinstance(self._reader, BytesShardReader)
+
     async def block(self, b: int) -> memoryview:
         """Payload of block ``b`` (the caller asks for the blocks in order)."""
         n = self._layout.framed_block_size(self._layout.block_len(self._part_size, b))
-        framed = await self._reader.read(n)
+        return self._verified(await self._reader.read(n), b)
+
+    def block_now(self, b: int) -> memoryview:
+        """``block`` for a shard ``in_memory``, without a coroutine."""
+        assert isinstance(self._reader, BytesShardReader)
+        n = self._layout.framed_block_size(self._layout.block_len(self._part_size, b))
+        return self._verified(self._reader.read_now(n), b)
+
+    def _verified(self, framed: bytes | memoryview, b: int) -> memoryview:
         try:
             return framing.verify_block(framed, shard_index=self.shard, block_index=b)
         except framing.BitrotError as exc:
@@ -232,9 +248,13 @@ class PartReader:
             # All shards' block b at once: local drives read in parallel threads, and every
             # node connection is drained while the others' bytes arrive.
             asked = [(s, st) for s, st in self.streams.items() if s not in got and s not in skipped]
-            results = await asyncio.gather(
-                *(stream.block(b) for _, stream in asked), return_exceptions=True
-            )
+            results: list[memoryview | BaseException]
+            if all(stream.in_memory for _, stream in asked):  # e.g. one block read whole
+                results = [_now(stream, b) for _, stream in asked]
+            else:
+                results = await asyncio.gather(
+                    *(stream.block(b) for _, stream in asked), return_exceptions=True
+                )
             for (s, stream), result in zip(asked, results, strict=True):
                 if isinstance(result, BitrotError):
                     self.rotten[s] += 1
@@ -271,6 +291,14 @@ class PartReader:
                 await stream.close()
             except Exception as exc:  # closing a broken stream: nothing more to do
                 log.debug("closing a shard stream: %s", exc)
+
+
+def _now(stream: ShardStream, b: int) -> memoryview | Exception:
+    """``stream.block_now(b)``, a failure as a value (as ``gather`` gives it)."""
+    try:
+        return stream.block_now(b)
+    except Exception as exc:
+        return exc
 
 
 async def stream_range(
