@@ -8,7 +8,7 @@ gateway's own health endpoints. After authentication the request becomes a typed
 from __future__ import annotations
 
 import logging
-import uuid
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 
@@ -129,7 +129,7 @@ class Gateway:
         self.admin_routes = dict(admin_routes or {})
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        request_id = uuid.uuid4().hex[:16].upper()
+        request_id = os.urandom(8).hex().upper()  # 16 hex digits (a uuid4 costs several times more)
         request["request_id"] = request_id
         REQUEST_ID.set(request_id)
         path = request.raw_path.partition("?")[0]

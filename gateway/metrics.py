@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import get_args
 
 from aiohttp import web
@@ -66,6 +67,16 @@ def sent_bytes(method: str, response: web.StreamResponse) -> int:
     return response.body_length
 
 
+@dataclass(frozen=True, slots=True)
+class _Children:
+    """The series one request updates, for one (operation, status, tenant)."""
+
+    requests: Counter
+    duration: Histogram
+    received: Counter
+    sent: Counter
+
+
 class GatewayMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = Counter(
@@ -98,6 +109,24 @@ class GatewayMetrics:
             "S3 requests being served.",
             registry=registry,
         )
+        # Label children by their label values: ``labels()`` takes a lock and validates the
+        # values on every call; the sets are bounded (operations x statuses x tenants).
+        self._children: dict[tuple[str, str, str], _Children] = {}
+
+    def _series(self, operation: str, status: int, tenant: str) -> _Children:
+        key = (operation, str(status), tenant)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children.setdefault(
+                key,
+                _Children(
+                    requests=self.requests.labels(operation, key[1], tenant),
+                    duration=self.duration.labels(operation),
+                    received=self.received.labels(operation, tenant),
+                    sent=self.sent.labels(operation, tenant),
+                ),
+            )
+        return children
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -132,11 +161,12 @@ class GatewayMetrics:
         if operation not in OPERATIONS:  # bounded no matter what a handler tags
             operation = UNKNOWN_OPERATION
         tenant = request.get(TENANT, ANONYMOUS_TENANT)
-        self.requests.labels(operation, str(status), tenant).inc()
-        self.duration.labels(operation).observe(seconds)
+        series = self._series(operation, status, tenant)
+        series.requests.inc()
+        series.duration.observe(seconds)
         received = request.content.total_bytes
         if received:
-            self.received.labels(operation, tenant).inc(received)
+            series.received.inc(received)
         sent = sent_bytes(request.method, response) if response is not None else 0
         if sent:
-            self.sent.labels(operation, tenant).inc(sent)
+            series.sent.inc(sent)

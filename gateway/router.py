@@ -246,6 +246,8 @@ def _split_path(raw_path: str, host_bucket: str | None) -> tuple[str | None, str
 
 def _percent_decode(raw: str) -> str:
     """Decode %XX escapes as UTF-8; '+' stays '+' (this is a path, not a form)."""
+    if "%" not in raw and raw.isascii():
+        return raw  # nothing to decode (most keys)
     if _BAD_PERCENT_ESCAPE.search(raw):
         raise errors.InvalidURI("Couldn't parse the specified URI: bad percent-escape.")
     try:

@@ -225,6 +225,13 @@ class ErasureObjects:
         """The newest readable version of a key (in whichever pool holds it) and every drive's
         copy of it."""
         osets = self.sets.all_for_object(bucket, key)
+        if len(osets) == 1:  # one pool: no gather (a task) around the one set's answer
+            try:
+                return await self._agree_in(osets[0], bucket, key)
+            except ObjectNotFound:
+                pass
+            await self._bucket_must_exist(bucket)
+            raise ObjectNotFound()
         results = await asyncio.gather(
             *(self._agree_in(o, bucket, key) for o in osets), return_exceptions=True
         )

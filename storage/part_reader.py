@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Sequence
 
 from erasure import framing
-from erasure.codec import Codec, get_codec
+from erasure.codec import Codec, DecodeError, get_codec
 from erasure.layout import Layout
 from storage.drive import Drive, ShardReader
 from storage.errors import BitrotError, DriveError, QuorumNotReached, StorageError
@@ -33,6 +33,9 @@ Pieces = list[bytes | memoryview]
 # A shard with this many bad blocks in one part is dropped for the rest of it (instead of
 # streaming a replacement for each of its blocks).
 ROTTEN_BLOCKS_DROP = 2
+# A block's pieces up to this size are served joined: copying them costs less than a write per
+# data shard (bigger blocks go as the shards' own views, no copy).
+JOIN_BELOW_BYTES = 256 * 1024
 
 
 class BytesShardReader:
@@ -43,6 +46,9 @@ class BytesShardReader:
         self._view = memoryview(data)[offset : offset + length]
 
     async def read(self, n: int) -> bytes | memoryview:
+        return self.read_now(n)
+
+    def read_now(self, n: int) -> memoryview:
         if n > len(self._view):
             raise BitrotError("shard bytes truncated")
         out, self._view = self._view[:n], self._view[n:]
@@ -64,10 +70,23 @@ class ShardStream:
         self._layout = layout
         self._part_size = part_size
 
+    @property
+    def in_memory(self) -> bool:
+        """Whether the shard's bytes are here already (``block_now`` needs no IO)."""
+        return isinstance(self._reader, BytesShardReader)
+
     async def block(self, b: int) -> memoryview:
         """Payload of block ``b`` (the caller asks for the blocks in order)."""
         n = self._layout.framed_block_size(self._layout.block_len(self._part_size, b))
-        framed = await self._reader.read(n)
+        return self._verified(await self._reader.read(n), b)
+
+    def block_now(self, b: int) -> memoryview:
+        """``block`` for a shard ``in_memory``, without a coroutine."""
+        assert isinstance(self._reader, BytesShardReader)
+        n = self._layout.framed_block_size(self._layout.block_len(self._part_size, b))
+        return self._verified(self._reader.read_now(n), b)
+
+    def _verified(self, framed: bytes | memoryview, b: int) -> memoryview:
         try:
             return framing.verify_block(framed, shard_index=self.shard, block_index=b)
         except framing.BitrotError as exc:
@@ -177,6 +196,35 @@ class PartReader:
         except Exception as exc:  # a broken stream: nothing more to do
             log.debug("closing a shard stream: %s", exc)
 
+    def _inline_block(self, b: int) -> Pieces | None:
+        """Block ``b`` straight from the k data shards' inline bytes (in the records the read
+        already holds): every block verified, no stream, no task. None when a data shard is
+        not inline here, is missing or fails its hash: the general path then reads around it
+        (and reports it)."""
+        k = self.layout.k
+        n = self.layout.block_len(self.part_size, b)
+        start = self.layout.shard_block_offset(b)
+        end = start + self.layout.framed_block_size(n)
+        got: dict[int, memoryview] = {}
+        for s in range(k):
+            holder = self.holders.get(s)
+            if holder is None:
+                return None
+            inline = holder[1].inline
+            if inline is None or holder[1].parts[self.part_index].data_id is not None:
+                return None
+            try:
+                got[s] = framing.verify_block(
+                    memoryview(inline)[start:end], shard_index=s, block_index=b
+                )
+            except framing.BitrotError:
+                return None
+        try:
+            pieces = self.codec.data_pieces(got, n)
+        except DecodeError:
+            return None
+        return None if pieces is None else list(pieces)
+
     async def block(self) -> Pieces:
         """The next block's object bytes: on the healthy path the data shards' payloads
         themselves (systematic code: no decode, no copy), else the decoded block.
@@ -187,6 +235,11 @@ class PartReader:
         is decoded the streams beyond k are closed, parity first.
         """
         b = self.next_block
+        if not self.streams and not self.bad:
+            fast = self._inline_block(b)
+            if fast is not None:
+                self.next_block += 1
+                return fast
         k = self.layout.k
         got: dict[int, memoryview] = {}
         skipped: set[int] = set()  # shards whose block b is bad
@@ -195,9 +248,13 @@ class PartReader:
             # All shards' block b at once: local drives read in parallel threads, and every
             # node connection is drained while the others' bytes arrive.
             asked = [(s, st) for s, st in self.streams.items() if s not in got and s not in skipped]
-            results = await asyncio.gather(
-                *(stream.block(b) for _, stream in asked), return_exceptions=True
-            )
+            results: list[memoryview | BaseException]
+            if all(stream.in_memory for _, stream in asked):  # e.g. one block read whole
+                results = [_now(stream, b) for _, stream in asked]
+            else:
+                results = await asyncio.gather(
+                    *(stream.block(b) for _, stream in asked), return_exceptions=True
+                )
             for (s, stream), result in zip(asked, results, strict=True):
                 if isinstance(result, BitrotError):
                     self.rotten[s] += 1
@@ -236,6 +293,14 @@ class PartReader:
                 log.debug("closing a shard stream: %s", exc)
 
 
+def _now(stream: ShardStream, b: int) -> memoryview | Exception:
+    """``stream.block_now(b)``, a failure as a value (as ``gather`` gives it)."""
+    try:
+        return stream.block_now(b)
+    except Exception as exc:
+        return exc
+
+
 async def stream_range(
     drives: Sequence[Drive],
     copies: Sequence[ObjectRecord | None],
@@ -265,7 +330,11 @@ async def stream_range(
             for b in range(first, last + 1):
                 pieces = await reader.block()
                 block_start = b * layout.block_size
-                for piece in cut(pieces, max(lo - block_start, 0), hi - block_start + 1):
+                wanted = list(cut(pieces, max(lo - block_start, 0), hi - block_start + 1))
+                if len(wanted) > 1 and sum(map(len, wanted)) <= JOIN_BELOW_BYTES:
+                    yield b"".join(wanted)  # one write (and one small response) instead of k
+                    continue
+                for piece in wanted:
                     yield piece
         finally:
             await reader.close()

@@ -136,6 +136,7 @@ ROUTES: list[tuple[str, str, Query, Headers, Operation]] = [
     ("PUT", "/photos/a%2Fb", [], {}, PutObject("photos", "a/b")),
     ("PUT", "/photos/a%20b+c", [], {}, PutObject("photos", "a b+c")),
     ("PUT", "/photos/%C3%A9t%C3%A9%20%F0%9F%98%80", [], {}, PutObject("photos", "été 😀")),
+    ("PUT", "/photos/été/plain-key_1.txt", [], {}, PutObject("photos", "été/plain-key_1.txt")),
     ("PUT", "/photos/%3F%23%25", [], {}, PutObject("photos", "?#%")),
     ("PUT", "/photos//lead", [], {}, PutObject("photos", "/lead")),
     ("PUT", "/photos/dir/", [], {}, PutObject("photos", "dir/")),

@@ -1,0 +1,87 @@
+"""``storage.sets.each``: one call per drive, concurrently; answers in drive order, failures as
+values, cancellation never swallowed and never leaving calls behind."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+import pytest
+
+from storage.drive import Drive
+from storage.errors import DriveError
+from storage.sets import each
+
+
+class FakeDrive:
+    def __init__(self, name: str, delay_s: float, fail: BaseException | None = None) -> None:
+        self.name = name
+        self.delay_s = delay_s
+        self.fail = fail
+        self.finished = False
+        self.cancelled = False
+
+    async def work(self) -> str:
+        try:
+            await asyncio.sleep(self.delay_s)
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+        if self.fail is not None:
+            raise self.fail
+        self.finished = True
+        return self.name
+
+
+def drives(*fakes: FakeDrive) -> list[Drive]:
+    return cast(list[Drive], list(fakes))
+
+
+async def work(d: Drive) -> str:
+    fake: FakeDrive = cast(Any, d)
+    return await fake.work()
+
+
+def test_answers_in_drive_order_with_failures_as_values() -> None:
+    fakes = [FakeDrive("a", 0.02), FakeDrive("b", 0.0, DriveError("b down")), FakeDrive("c", 0.0)]
+    results = asyncio.run(each(drives(*fakes), work))
+    assert results[0] == "a" and results[2] == "c"
+    assert isinstance(results[1], DriveError)
+
+
+def test_all_run_concurrently() -> None:
+    fakes = [FakeDrive(str(i), 0.05) for i in range(8)]
+
+    async def go() -> float:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        await each(drives(*fakes), work)
+        return loop.time() - start
+
+    assert asyncio.run(go()) < 0.3
+
+
+def test_cancelling_the_caller_cancels_every_call() -> None:
+    fakes = [FakeDrive("fast", 0.0), FakeDrive("slow", 10.0), FakeDrive("slower", 20.0)]
+
+    async def go() -> None:
+        task = asyncio.create_task(each(drives(*fakes), work))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(go())
+    assert fakes[0].finished
+    assert fakes[1].cancelled and fakes[2].cancelled
+
+
+def test_a_cancelled_call_is_raised_not_returned() -> None:
+    fakes = [FakeDrive("a", 0.0, asyncio.CancelledError()), FakeDrive("b", 10.0)]
+
+    async def go() -> None:
+        with pytest.raises(asyncio.CancelledError):
+            await each(drives(*fakes), work)
+
+    asyncio.run(go())
+    assert fakes[1].cancelled
