@@ -74,17 +74,17 @@ class Timeouts:
 
 
 class _Watch:
-    """``NodeClient.bounded``'s timer on the task awaiting a node: each rpc_s without an
-    answer, probe the node; cancel the task (``failure`` says why) when the node does not
-    answer the probe, or when io_s went by without an answer."""
+    """A timer on IO with node ``base`` that makes no progress: each rpc_s without an answer,
+    probe the node; call ``fail`` with NodeUnresponsive (and mark the node down) when it does
+    not answer the probe, with TimeoutError when io_s went by without an answer. A timer
+    instead of a task per call (``NodeClient.bounded``, ``RemoteShardReader.read``)."""
 
-    def __init__(self, client: NodeClient, base: str) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self.task = task
-        self.failure: BaseException | None = None
+    def __init__(
+        self, client: NodeClient, base: str, fail: Callable[[BaseException], None]
+    ) -> None:
         self._client = client
         self._base = base
+        self._fail = fail
         self._deadline = time.monotonic() + client.timeouts.io_s
         self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
             client.timeouts.rpc_s, self._stalled
@@ -107,10 +107,6 @@ class _Watch:
             self._timer = asyncio.get_running_loop().call_later(
                 client.timeouts.rpc_s, self._stalled
             )
-
-    def _fail(self, exc: BaseException) -> None:
-        self.failure = exc
-        self.task.cancel()
 
     def disarm(self) -> None:
         if self._timer is not None:
@@ -317,17 +313,25 @@ class NodeClient:
         ``aw`` runs in the caller's task under a timer (``_Watch``), which cancels it to fail
         it, as ``asyncio.timeout`` does: a task of its own and ``asyncio.wait`` per call cost
         ~20 us, for every batch of drive calls."""
-        watch = _Watch(self, base)
+        task = asyncio.current_task()
+        assert task is not None
+        failures: list[BaseException] = []
+
+        def fail(exc: BaseException) -> None:
+            failures.append(exc)
+            task.cancel()
+
+        watch = _Watch(self, base, fail)
         try:
             result = await aw
         except asyncio.CancelledError:
-            if watch.failure is not None and watch.task.uncancel() == 0:
-                raise watch.failure from None
+            if failures and task.uncancel() == 0:
+                raise failures[0] from None
             raise
         finally:
             watch.disarm()
-        if watch.failure is not None:  # failed as the answer came: the answer wins
-            watch.task.uncancel()
+        if failures:  # failed as the answer came: the answer wins
+            task.uncancel()
         return result
 
     @property
@@ -473,54 +477,22 @@ class RemoteShardReader:
         self._drive = drive
         self._conn = conn
         self._left = length
-        self._timer: asyncio.TimerHandle | None = None
-        self._probe: asyncio.Task[None] | None = None
-        self._deadline = 0.0
 
     async def read(self, n: int) -> bytes | memoryview:
         if n > self._left:
             raise DriveError(f"{self._drive.name}: read past the shard range")
-        client = self._drive.client
         buffer = memoryview(bytearray(n))
-        self._deadline = time.monotonic() + client.timeouts.io_s
-        self._timer = asyncio.get_running_loop().call_later(client.timeouts.rpc_s, self._stalled)
+        watch = _Watch(self._drive.client, self._drive.base, self._conn.fail)
         try:
             await self._conn.read_into(buffer)
         except (ResponseError, OSError) as exc:  # TimeoutError and NodeUnresponsive too
             raise DriveError(f"{self._drive.name}: shard stream broke: {exc!r}") from exc
         finally:
-            self._disarm()
+            watch.disarm()
         self._left -= n
         return buffer
 
-    def _stalled(self) -> None:
-        """No bytes for rpc_s: is the node still there?"""
-        self._timer = None
-        self._probe = asyncio.ensure_future(self._check())
-
-    async def _check(self) -> None:
-        client = self._drive.client
-        base = self._drive.base
-        if not await client.answers(base):
-            client.mark_down(base)
-            self._conn.fail(NodeUnresponsive(base))
-        elif time.monotonic() > self._deadline:
-            self._conn.fail(TimeoutError(f"{base}: no progress in {client.timeouts.io_s} s"))
-        else:
-            self._timer = asyncio.get_running_loop().call_later(
-                client.timeouts.rpc_s, self._stalled
-            )
-
-    def _disarm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if self._probe is not None:
-            self._probe.cancel()
-            self._probe = None
-
     async def close(self) -> None:
-        self._disarm()
         # Read to its end, the connection serves the next stream; else it is cut.
         self._drive.client.shard_connections.put(self._drive.address, self._conn)
 
