@@ -14,27 +14,14 @@ import pytest
 from storage.errors import BucketNotFound
 from storage.group_commit import PendingWrite
 from storage.index import Index
-from storage.records import BucketRecord, ObjectRecord, PartRef
+from storage.records import BucketRecord, ObjectRecord
+from tests.records import small_record
 
 _T = TypeVar("_T")
 
 
 def record(key: str, bucket: str = "b") -> ObjectRecord:
-    return ObjectRecord(
-        bucket=bucket,
-        key=key,
-        version_id="v1",
-        mod_time_ns=1,
-        size=3,
-        etag="e",
-        codec="rs",
-        k=2,
-        m=1,
-        block_size=1024,
-        shard_index=0,
-        parts=(PartRef(1, 3, "e", None),),
-        inline=b"abc",
-    )
+    return small_record(key, bucket)
 
 
 @pytest.fixture

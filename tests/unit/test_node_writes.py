@@ -22,6 +22,7 @@ from storage.records import (
     object_row_from_values,
     object_values,
 )
+from tests.records import small_record
 
 
 class Socket:
@@ -37,23 +38,7 @@ class Socket:
 
 
 def record(key: str, bucket: str = "b", version_id: str = "v1", t: int = 1) -> list[Any]:
-    return proto.to_wire(  # type: ignore[no-any-return]
-        ObjectRecord(
-            bucket=bucket,
-            key=key,
-            version_id=version_id,
-            mod_time_ns=t,
-            size=3,
-            etag="e",
-            codec="rs",
-            k=2,
-            m=1,
-            block_size=1024,
-            shard_index=0,
-            parts=(PartRef(1, 3, "e", None),),
-            inline=b"abc",
-        )
-    )
+    return proto.to_wire(small_record(key, bucket, version_id, t))  # type: ignore[no-any-return]
 
 
 def answer(server: NodeServer, calls: list[tuple[str, str, Any]]) -> list[dict[str, Any]]:
