@@ -131,7 +131,8 @@ def encode_message(doc: Any) -> bytes:
     >>> decode_message(message)
     {'id': 7, 'inline': b'\x00\xff'}
     """
-    return msgpack.packb(doc, use_bin_type=True, unicode_errors="surrogatepass")  # type: ignore[no-any-return]
+    packed: bytes = msgpack.packb(doc, use_bin_type=True, unicode_errors="surrogatepass")
+    return packed
 
 
 def _no_ext(code: int, data: bytes) -> Any:

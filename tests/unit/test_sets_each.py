@@ -50,15 +50,25 @@ def test_answers_in_drive_order_with_failures_as_values() -> None:
 
 
 def test_all_run_concurrently() -> None:
-    fakes = [FakeDrive(str(i), 0.05) for i in range(8)]
+    """Every call is started before any is let finish (no timing: a gate they all wait on)."""
+    started: list[str] = []
 
-    async def go() -> float:
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        await each(drives(*fakes), work)
-        return loop.time() - start
+    async def go() -> list[str | BaseException]:
+        gate = asyncio.Event()
 
-    assert asyncio.run(go()) < 0.3
+        async def gated(d: Drive) -> str:
+            started.append(d.name)
+            await gate.wait()
+            return d.name
+
+        task = asyncio.create_task(each(drives(*[FakeDrive(str(i), 0) for i in range(8)]), gated))
+        for _ in range(100):  # loop turns, not time: all 8 start within a few
+            await asyncio.sleep(0)
+        assert len(started) == 8, started
+        gate.set()
+        return await task
+
+    assert asyncio.run(go()) == [str(i) for i in range(8)]
 
 
 def test_cancelling_the_caller_cancels_every_call() -> None:
@@ -66,7 +76,8 @@ def test_cancelling_the_caller_cancels_every_call() -> None:
 
     async def go() -> None:
         task = asyncio.create_task(each(drives(*fakes), work))
-        await asyncio.sleep(0.05)
+        while not fakes[0].finished:
+            await asyncio.sleep(0)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
