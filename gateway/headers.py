@@ -42,6 +42,8 @@ def metadata_from_headers(headers: Mapping[str, str]) -> dict[str, str]:
         if stored:
             meta["content-encoding"] = stored
     user = {n: v for n, v in headers.items() if n.startswith(USER_META_PREFIX)}
+    if not all(_is_utf8(v) for v in (*meta.values(), *user.values())):
+        raise InvalidArgument("Metadata values must be valid UTF-8")
     size = sum(len(n) - len(USER_META_PREFIX) + len(v.encode()) for n, v in user.items())
     if size > MAX_USER_METADATA_BYTES:
         raise MetadataTooLarge()
@@ -50,6 +52,20 @@ def metadata_from_headers(headers: Mapping[str, str]) -> dict[str, str]:
             raise InvalidArgument("Empty user metadata name")
     meta.update(user)
     return meta
+
+
+def _is_utf8(value: str) -> bool:
+    """Header bytes that are not UTF-8 reach the gateway as lone surrogates (aiohttp decodes
+    with surrogateescape); they cannot be stored, nor sent back, as text.
+
+    >>> _is_utf8("caf\u00e9"), _is_utf8("caf" + chr(0xDCE9))
+    (True, False)
+    """
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def http_date(info: ObjectInfo) -> str:

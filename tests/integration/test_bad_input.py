@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import http.client
 import random
 import socket
@@ -270,6 +271,56 @@ def test_bad_object_key_stores_nothing(server: Server, bucket: str, key_target: 
     assert_error(reply, 400, code)
     assert boto3_client(server).list_objects_v2(Bucket=bucket).get("KeyCount") == 0
     assert_healthy(server)
+
+
+def _sign_raw_header(server: Server, target: str, name: str, value: bytes) -> Signed:
+    """Sign a PUT carrying header ``name: value`` as raw bytes (not UTF-8): botocore signs
+    header values as text, so the canonical request is built here, byte for byte."""
+    host = urllib.parse.urlsplit(server.endpoint).netloc
+    amz_date = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    signed = f"host;x-amz-content-sha256;x-amz-date;{name}"
+    canonical = b"\n".join(
+        [
+            b"PUT",
+            target.encode(),
+            b"",
+            f"host:{host}\nx-amz-content-sha256:UNSIGNED-PAYLOAD\nx-amz-date:{amz_date}\n".encode()
+            + f"{name}:".encode()
+            + value
+            + b"\n",
+            signed.encode(),
+            b"UNSIGNED-PAYLOAD",
+        ]
+    )
+    scope = f"{amz_date[:8]}/{server.region}/s3/aws4_request"
+    to_sign = f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{hashlib.sha256(canonical).hexdigest()}"
+    key = f"AWS4{server.secret_key}".encode()
+    for part in (amz_date[:8], server.region, "s3", "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    return Signed(
+        "PUT",
+        target,
+        {  # http.client adds "Host: {host}"
+            "x-amz-date": amz_date,
+            "x-amz-content-sha256": "UNSIGNED-PAYLOAD",
+            name: value.decode("latin-1"),  # http.client sends str headers as latin-1: the bytes
+            "Authorization": f"AWS4-HMAC-SHA256 Credential={server.access_key}/{scope}, "
+            f"SignedHeaders={signed}, Signature={signature}",
+        },
+    )
+
+
+@pytest.mark.parametrize("name", ["x-amz-meta-note", "content-type"])
+def test_metadata_that_is_not_utf8_stores_nothing(server: Server, bucket: str, name: str):
+    reply = send(server, _sign_raw_header(server, f"/{bucket}/k", name, b"caf\xe9"), b"payload")
+    assert_error(reply, 400, "InvalidArgument")
+    assert_absent(server, bucket, "k")
+    # The same request with UTF-8 bytes is signed right and stored.
+    reply = send(
+        server, _sign_raw_header(server, f"/{bucket}/k", name, "café".encode()), b"payload"
+    )
+    assert reply.status == 200, reply.body[:500]
 
 
 # --- integrity headers -----------------------------------------------------------------------
