@@ -3,13 +3,19 @@
 A record is what one drive knows about one object version: everything needed to read it back
 (EC params, parts, checksums) plus this drive's shard index. The same version carries the same
 fields on every drive except ``shard_index`` and ``inline`` (this drive's shard bytes).
+
+The ``meta`` column is compact UTF-8 JSON, the bytes ``json.dumps(doc, separators=(",", ":"),
+ensure_ascii=False).encode()`` writes, produced and parsed by orjson: a small PUT encodes one
+record per drive and a GET decodes one per drive asked, and the standard library took 38 and
+28 µs a record where orjson takes 2 and 6.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
+
+import orjson
 
 RECORD_FORMAT_VERSION = 1
 
@@ -133,7 +139,7 @@ def _encode_meta(
         "meta": metadata,
         "ck": checksums,
     }
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+    return orjson.dumps(doc)
 
 
 class ObjectRow(NamedTuple):
@@ -195,7 +201,7 @@ def object_row(record: ObjectRecord) -> ObjectRow:
 def decode_object_meta(
     bucket: str, key: str, version_id: str, mod_time_ns: int, meta: bytes, inline: bytes | None
 ) -> ObjectRecord:
-    doc = json.loads(meta)
+    doc = orjson.loads(meta)
     if doc.get("v") != RECORD_FORMAT_VERSION:
         raise ValueError(f"unsupported object record format {doc.get('v')!r}")
     codec, k, m, block_size, shard_index = doc["ec"]
@@ -227,7 +233,7 @@ def object_values(
     """``decode_object_meta``'s record as the list of its field values in order (parts as lists
     of theirs), read straight from the index row: what a node sends for a record it only passes
     on (``storage.node_protocol.object_wire``'s form), without the dataclasses in between."""
-    doc = json.loads(meta)
+    doc = orjson.loads(meta)
     if doc.get("v") != RECORD_FORMAT_VERSION:
         raise ValueError(f"unsupported object record format {doc.get('v')!r}")
     codec, k, m, block_size, shard_index = doc["ec"]
@@ -252,7 +258,7 @@ def object_values(
 
 def object_data_ids(meta: bytes) -> list[str]:
     """The shard data ids an index row's ``meta`` points at (parts with files of their own)."""
-    doc = json.loads(meta)
+    doc = orjson.loads(meta)
     if doc.get("v") != RECORD_FORMAT_VERSION:
         raise ValueError(f"unsupported object record format {doc.get('v')!r}")
     return [part[3] for part in doc["parts"] if part[3]]
@@ -265,13 +271,13 @@ def encode_upload_meta(upload: UploadRecord) -> bytes:
         "meta": upload.metadata,
         "ck": upload.checksum_algorithm,
     }
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+    return orjson.dumps(doc)
 
 
 def decode_upload_meta(
     bucket: str, key: str, upload_id: str, initiated_ns: int, meta: bytes
 ) -> UploadRecord:
-    doc = json.loads(meta)
+    doc = orjson.loads(meta)
     if doc.get("v") != RECORD_FORMAT_VERSION:
         raise ValueError(f"unsupported upload record format {doc.get('v')!r}")
     codec, k, m, block_size = doc["ec"]
