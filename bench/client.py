@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import socket
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -244,8 +245,19 @@ def generated_md5(size: int, block: bytes) -> str:
     return md5.hexdigest()
 
 
+def _base_and_host(endpoint: str) -> tuple[str, str]:
+    """``("http://h:1", "h:1")`` for ``http://h:1``; ValueError for anything else."""
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"endpoint must be http(s)://host[:port], got {endpoint!r}")
+    return f"{parts.scheme}://{parts.netloc}", parts.netloc
+
+
 class S3Client:
     """``async with S3Client(endpoint, credentials, max_connections) as s3: ...``
+
+    Several endpoints (gateways of one cluster) take the requests in turn, one request each,
+    the way a load balancer in front of them would.
 
     ``read_bufsize_bytes``: how much of a response aiohttp buffers before it stops reading the
     socket; a rate-limited (WAN) client keeps it small so the server feels the slow link.
@@ -253,18 +265,17 @@ class S3Client:
 
     def __init__(
         self,
-        endpoint: str,
+        endpoint: str | Sequence[str],
         credentials: Credentials,
         max_connections: int,
         read_bufsize_bytes: int = _READ_BUFSIZE_BYTES,
         sock_read_timeout_s: float = 120,
         recv_buffer_bytes: int | None = None,
     ) -> None:
-        parts = urlsplit(endpoint)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"endpoint must be http(s)://host[:port], got {endpoint!r}")
-        self._base = f"{parts.scheme}://{parts.netloc}"
-        self._host = parts.netloc
+        endpoints = [endpoint] if isinstance(endpoint, str) else list(endpoint)
+        if not endpoints:
+            raise ValueError("no endpoint")
+        self._targets = itertools.cycle([_base_and_host(e) for e in endpoints])
         self._signer = Signer(credentials)
         self._max_connections = max_connections
         self._read_bufsize = read_bufsize_bytes
@@ -324,9 +335,10 @@ class S3Client:
         ``data``: bytes, or an async iterator of slices with ``content_length`` given.
         """
         path = "/" + quote(bucket, safe="") + ("/" + quote(key, safe="/-_.~") if key else "")
-        headers = self._signer.headers(method, self._host, path, dict(query or {}))
+        base, host = next(self._targets)
+        headers = self._signer.headers(method, host, path, dict(query or {}))
         qs = canonical_query(dict(query)) if query else ""
-        url = URL(f"{self._base}{path}{'?' + qs if qs else ''}", encoded=True)
+        url = URL(f"{base}{path}{'?' + qs if qs else ''}", encoded=True)
         body: Body | None = data
         if isinstance(data, bytes | memoryview):
             headers["Content-Length"] = str(len(data))

@@ -51,7 +51,7 @@ def growth(peaks: Sequence[int | None]) -> float | None:
 
 
 async def measure_memory(
-    endpoint: str,
+    endpoint: str | Sequence[str],
     credentials: Credentials,
     bucket: str,
     spec: MemorySpec,

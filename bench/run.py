@@ -61,6 +61,7 @@ def _environment(
         "huimin": huimin_version,
         "server": "none (floor only)" if target is None else target.label,
         "endpoint": None if target is None else target.endpoint,
+        "endpoints": None if target is None else list(target.endpoints),
         "server_processes": [dataclasses.asdict(p) for p in processes],
         "server_cpu_measured": bool(processes),
         "rss_reset": meter_reset,

@@ -54,6 +54,12 @@ class Target:
     processes: Callable[[], Sequence[ServerProcess]]
     faults: Faults | None = None
     notes: list[str] = field(default_factory=list)
+    gateways: tuple[str, ...] = ()  # a cluster's gateways' endpoints, when more than one
+
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        """Where requests go, in turn (``S3Client``)."""
+        return self.gateways or (self.endpoint,)
 
 
 def _free_port() -> int:
@@ -316,9 +322,12 @@ def cluster(
             f"{len(first['gateways'])} gateway(s))",
             current,
             NodeFaults(folder, kills, env),
+            gateways=tuple(g["endpoint"] for g in first["gateways"]),
         )
         if len(first["gateways"]) > 1:
-            target.notes.append("requests go to the first gateway only")
+            target.notes.append(
+                f"requests go to the {len(first['gateways'])} gateways in turn, one request each"
+            )
         yield target
     finally:
         try:

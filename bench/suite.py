@@ -164,7 +164,7 @@ async def _wan(s: Suite, n: int) -> list[WorkloadResult]:
         spec.object_size(link): s.payload(spec.object_size(link)) for link in (spec.slow, spec.fast)
     }
     result = await measure_wan(
-        s.target.endpoint, s.target.credentials, s.bucket, spec, payloads, s.meter, s.progress
+        s.target.endpoints, s.target.credentials, s.bucket, spec, payloads, s.meter, s.progress
     )
     return [result]
 
@@ -263,7 +263,7 @@ async def run_suite(
     runs: list[list[WorkloadResult]] = []
     once: list[WorkloadResult] = []
     profile: dict[str, Any] = {}
-    async with S3Client(target.endpoint, target.credentials, connections) as client:
+    async with S3Client(target.endpoints, target.credentials, connections) as client:
         suite = Suite(config, target, client, bucket, meter, progress, log)
         await client.create_bucket(bucket)
         try:
@@ -296,7 +296,7 @@ async def run_suite(
                 once += await suite.attempt(
                     "memory",
                     lambda: measure_memory(
-                        target.endpoint, target.credentials, bucket, config.memory, meter, progress
+                        target.endpoints, target.credentials, bucket, config.memory, meter, progress
                     ),
                 )
         finally:

@@ -98,7 +98,7 @@ def wan_figures(clients: Sequence[ClientOutcome]) -> dict[str, float | None]:
 
 
 async def _client_loop(
-    endpoint: str,
+    endpoint: str | Sequence[str],
     credentials: Credentials,
     bucket: str,
     name: str,
@@ -149,7 +149,7 @@ async def _client_loop(
 
 
 async def measure_wan(
-    endpoint: str,
+    endpoint: str | Sequence[str],
     credentials: Credentials,
     bucket: str,
     spec: WanSpec,

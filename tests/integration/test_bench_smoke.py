@@ -204,11 +204,13 @@ def test_bench_embedded_target_with_degraded_get(tmp_path: Path) -> None:
 
 
 def test_bench_cluster_target(tmp_path: Path) -> None:
-    """``--target cluster``: cluster up, bench (CPU of the gateway and every node, degraded GET
-    with two nodes killed and restarted), cluster down."""
+    """``--target cluster --gateways 2``: cluster up, bench (requests to both gateways in turn;
+    CPU of the gateways and every node, degraded GET with two nodes killed and restarted),
+    cluster down."""
     results = tmp_path / "r"
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUIMIN_ROOT_")}
     args = ["bench", *TINY, "--target", "cluster", "--data-dir", str(tmp_path / "cluster")]
+    args += ["--gateways", "2"]
     args += ["--workloads", "large,small,degraded,profile", "--results", str(results)]
     run = CliRunner().invoke(app, [*args, "--no-plots"], env=env)
 
@@ -217,7 +219,8 @@ def test_bench_cluster_target(tmp_path: Path) -> None:
     check_results(doc)
     large = doc["results"][0]
     assert set(large["server_cpu_by_kind"]) == {"gateway", "node"}
-    assert {"gateway-1", "node-1", "node-6"} <= set(large["peak_rss_bytes"])
+    assert {"gateway-1", "gateway-2", "node-1", "node-6"} <= set(large["peak_rss_bytes"])
+    assert len(set(doc["environment"]["endpoints"])) == 2
     degraded = next(r for r in doc["results"] if r["kind"] == "degraded")
     assert "2 nodes SIGKILLed" in degraded["workload"]
     # Both nodes are back and the cluster was brought down afterwards.
