@@ -193,9 +193,7 @@ class ErasureObjects:
 
         ``one`` answers whether other versions of the key remain on that drive: a new key
         written on every drive needs no prune (one transaction per drive instead of two)."""
-        results = await asyncio.gather(
-            *(one(p) for p in range(len(oset.drives))), return_exceptions=True
-        )
+        results = await each(range(len(oset.drives)), one)
         done = outcomes(results)
         try:
             reduce_write(done, self.write_quorum)
