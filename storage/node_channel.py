@@ -100,6 +100,13 @@ class Channels:
         self._channels: dict[str, asyncio.Future[NodeChannel]] = {}
         self._closing: set[asyncio.Future[None]] = set()
 
+    def ready(self, base: str) -> NodeChannel | None:
+        """The node's channel if it is open: most batches need no coroutine to get it."""
+        opening = self._channels.get(base)
+        if opening is not None and _opened(opening) and not opening.result().closed:
+            return opening.result()
+        return None
+
     async def get(self, base: str) -> NodeChannel:
         opening = self._channels.get(base)
         if opening is not None and opening.done():

@@ -53,7 +53,7 @@ class NodeUnresponsive(TimeoutError):
     """A call timed out and the node did not answer its liveness probe either."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs twice as much
 class _Call:
     """One drive call waiting for its node's next batch."""
 
@@ -274,47 +274,36 @@ class NodeClient:
         self._flush(base)
 
     async def _send(self, base: str, calls: list[_Call], counted: bool) -> None:
+        """Send one batch and settle its calls; then (``counted``) send what waited for it."""
         try:
-            await self._send_batch(base, calls)
+            if base in self.down:  # marked down while these calls waited
+                for c in calls:
+                    _settle(c.future, exc=DriveError(f"{c.name}: node unreachable (marked down)"))
+                return
+            wire = [(c.drive, c.method, c.args) for c in calls]
+            channel = self._channels.ready(base)  # open: no coroutine to get it
+            try:
+                results = await self.bounded(
+                    base, channel.call(wire) if channel is not None else self._request(base, wire)
+                )
+            except Exception as exc:
+                if _broken(exc):
+                    self.mark_down(base)
+                for c in calls:
+                    _settle(c.future, exc=_as_storage_error(exc, c.name))
+                return
+            except BaseException:  # cancelled (shutdown): callers must not wait forever either
+                for c in calls:
+                    _settle(c.future, exc=DriveError(f"{c.name}: batch cancelled"))
+                raise
+            _settle_answers(calls, results)
         finally:
             if counted:
                 self._answered(base)
 
-    async def _send_batch(self, base: str, calls: list[_Call]) -> None:
-        async def request() -> list[Any]:
-            channel = await self._channels.get(base)
-            return await channel.call([(c.drive, c.method, c.args) for c in calls])
-
-        if base in self.down:  # marked down while these calls waited
-            for c in calls:
-                _settle(c.future, exc=DriveError(f"{c.name}: node unreachable (marked down)"))
-            return
-        try:
-            results = await self.bounded(base, request())
-        except Exception as exc:
-            if _broken(exc):
-                self.mark_down(base)
-            for c in calls:
-                _settle(c.future, exc=_as_storage_error(exc, c.name))
-            return
-        except BaseException:  # cancelled (shutdown): callers must not wait forever either
-            for c in calls:
-                _settle(c.future, exc=DriveError(f"{c.name}: batch cancelled"))
-            raise
-        for c, result in zip(calls, results, strict=True):
-            if c.future.done():  # the caller was cancelled: nothing to decode
-                continue
-            if "error" in result:
-                c.future.set_exception(proto.error_from(result, c.name))
-            elif c.decode is None:
-                c.future.set_result(result["result"])
-            else:
-                try:
-                    value = c.decode(result["result"])
-                except Exception as exc:  # a malformed answer fails this call only
-                    c.future.set_exception(exc)
-                else:
-                    c.future.set_result(value)
+    async def _request(self, base: str, wire: list[tuple[str, str, Any]]) -> list[Any]:
+        channel = await self._channels.get(base)
+        return await channel.call(wire)
 
     async def _open_channel(self, base: str) -> NodeChannel:
         path = proto.PREFIX + "/channel"
@@ -523,10 +512,11 @@ class RemoteDrive:
         self.address = address
         self.node = node
         self.drive = drive
+        self._name = f"{node}/{drive}"  # in every call (for its errors): made once
 
     @property
     def name(self) -> str:
-        return f"{self.node}/{self.drive}"
+        return self._name
 
     def path(self, kind: str, tail: str) -> str:
         return f"{proto.PREFIX}/{kind}/{self.drive}/{tail}"
@@ -570,7 +560,7 @@ class RemoteDrive:
                 DriveError(f"{self.name}: node unreachable (marked down, probing)")
             )
             return failed
-        return self.client.call(self.base, self.drive, self.name, method, args, decode)
+        return self.client.call(self.base, self.drive, self._name, method, args, decode)
 
     # Drive protocol ---------------------------------------------------------------------------
 
@@ -742,6 +732,24 @@ def _as_storage_error(exc: Exception, name: str) -> StorageError:
     if isinstance(exc, StorageError):
         return exc
     return DriveError(f"{name}: {exc!r}")
+
+
+def _settle_answers(calls: Sequence[_Call], results: Sequence[Any]) -> None:
+    """Each call's future gets its answer: the decoded result, or the drive's error."""
+    for c, result in zip(calls, results, strict=True):
+        if c.future.done():  # the caller was cancelled: nothing to decode
+            continue
+        if "error" in result:
+            c.future.set_exception(proto.error_from(result, c.name))
+        elif c.decode is None:
+            c.future.set_result(result["result"])
+        else:
+            try:
+                value = c.decode(result["result"])
+            except Exception as exc:  # a malformed answer fails this call only
+                c.future.set_exception(exc)
+            else:
+                c.future.set_result(value)
 
 
 def _settle(future: asyncio.Future[Any], result: Any = None, exc: Exception | None = None) -> None:

@@ -37,6 +37,9 @@ class FakeChannels:
     def __init__(self, channel: HeldChannel) -> None:
         self.channel = channel
 
+    def ready(self, base: str) -> HeldChannel:
+        return self.channel
+
     async def get(self, base: str) -> HeldChannel:
         return self.channel
 
