@@ -101,7 +101,7 @@ def test_label_names_are_bounded():
     # Definitions: label names of every prometheus_client metric registered (private
     # attribute, stable for years); the custom collectors are checked by their samples below.
     defined = [c for c in registry._collector_to_names if isinstance(c, MetricWrapperBase)]
-    assert len(defined) >= 17
+    assert len(defined) >= 16  # shards written is a custom collector (checked below)
     for collector in defined:
         names = set(collector._labelnames)
         assert names <= ALLOWED_LABELS, (collector, names)
