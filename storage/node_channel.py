@@ -103,9 +103,10 @@ class Channels:
     def ready(self, base: str) -> NodeChannel | None:
         """The node's channel if it is open: most batches need no coroutine to get it."""
         opening = self._channels.get(base)
-        if opening is not None and _opened(opening) and not opening.result().closed:
-            return opening.result()
-        return None
+        if opening is None or not _opened(opening):
+            return None
+        channel = opening.result()
+        return None if channel.closed else channel
 
     async def get(self, base: str) -> NodeChannel:
         opening = self._channels.get(base)
