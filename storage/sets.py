@@ -36,6 +36,14 @@ class ObjectSet:
     def shard_of(self, position: int) -> int:
         return self.placement.shard_of_drive(position, len(self.drives))
 
+    def positions_of(self, shards: range) -> list[int]:
+        """The positions of the drives holding ``shards``, in shard order.
+
+        >>> ObjectSet(drives=(None,) * 6, placement=Placement(0, 4)).positions_of(range(3))
+        [4, 5, 0]
+        """
+        return [self.placement.drive_of_shard(s, len(self.drives)) for s in shards]
+
 
 class ErasureSets:
     """Drives grouped into erasure sets, and sets into pools.
