@@ -19,6 +19,7 @@ read-only after construction; pyeclib calls are serialised by the GIL).
 from __future__ import annotations
 
 import functools
+import struct
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
@@ -226,6 +227,11 @@ class _ZfecCodec:
         return result
 
 
+# The fields of a liberasurecode fragment header the codec checks: the fragment index (u32 LE
+# at 0) and the block length (u64 LE at 12). One unpack instead of two slices and int parses.
+_FRAGMENT_HEADER = struct.Struct("<I8xQ")
+
+
 class _IsalCodec:
     """pyeclib ``isa_l_rs_vand`` backend: shard i = liberasurecode fragment i, an 80-byte
     header (index, sizes, versions, header CRC) followed by bytes [i*c, (i+1)*c) of the
@@ -258,6 +264,7 @@ class _IsalCodec:
                 fragment[header_len:] != probe[i * chunk : (i + 1) * chunk]
                 or int.from_bytes(fragment[0:4], "little") != i
                 or int.from_bytes(fragment[12:20], "little") != len(probe)
+                or _FRAGMENT_HEADER.unpack_from(fragment) != (i, len(probe))
             ):
                 raise RuntimeError("unexpected pyeclib fragment layout")
         return header_len
@@ -280,10 +287,7 @@ class _IsalCodec:
         """Each header must name its shard index and the block length: pyeclib trusts the
         headers, and the fast path must not serve a shard filed under the wrong index."""
         for index, view in views.items():
-            if (
-                int.from_bytes(view[0:4], "little") != index
-                or int.from_bytes(view[12:20], "little") != block_len
-            ):
+            if _FRAGMENT_HEADER.unpack_from(view) != (index, block_len):
                 raise DecodeError(f"shard {index}: fragment header does not match")
 
     @staticmethod
@@ -332,10 +336,7 @@ class _IsalCodec:
             view = _byte_view(raw)
             if len(view) != size:
                 raise DecodeError(f"shard {i} is {len(view)} bytes, expected {size} for this block")
-            if (
-                int.from_bytes(view[0:4], "little") != i
-                or int.from_bytes(view[12:20], "little") != block_len
-            ):
+            if _FRAGMENT_HEADER.unpack_from(view) != (i, block_len):
                 raise DecodeError(f"shard {i}: fragment header does not match")
             take = min(chunk, block_len - i * chunk)
             if take > 0:

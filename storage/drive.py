@@ -1,13 +1,14 @@
 """The Drive protocol: what the object layer needs from one drive, local or remote.
 
-Every method is async and raises ``DriveError`` (or a subclass) on failure; the object layer
-reduces per-drive outcomes with ``storage.quorum``. A drive never decides anything about other
-drives: it stores shards and index rows atomically and answers for itself.
+Every method returns an awaitable (a coroutine, or a remote drive's future as it is: no
+coroutine of its own per call) and raises ``DriveError`` (or a subclass) on failure; the
+object layer reduces per-drive outcomes with ``storage.quorum``. A drive never decides
+anything about other drives: it stores shards and index rows atomically and answers for itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -87,13 +88,13 @@ class Drive(Protocol):
     @property
     def name(self) -> str: ...
 
-    async def info(self) -> DriveInfo: ...
+    def info(self) -> Awaitable[DriveInfo]: ...
 
     # Buckets (replicated to every drive).
-    async def make_bucket(self, bucket: BucketRecord) -> None: ...
-    async def get_bucket(self, name: str) -> BucketRecord: ...
-    async def list_buckets(self) -> list[BucketRecord]: ...
-    async def delete_bucket(self, name: str) -> None: ...
+    def make_bucket(self, bucket: BucketRecord) -> Awaitable[None]: ...
+    def get_bucket(self, name: str) -> Awaitable[BucketRecord]: ...
+    def list_buckets(self) -> Awaitable[list[BucketRecord]]: ...
+    def delete_bucket(self, name: str) -> Awaitable[None]: ...
 
     # Shards.
     async def create_shard(self, data_id: str, size_bytes: int | None = None) -> ShardWriter:
@@ -108,9 +109,9 @@ class Drive(Protocol):
         ...
 
     # Object versions.
-    async def commit_object(
+    def commit_object(
         self, record: ObjectRecord, staged: Sequence[str], shard: bytes | None = None
-    ) -> bool:
+    ) -> Awaitable[bool]:
         """Move the staged shards (data ids) into place and insert the version, atomically.
         Returns whether other versions of the key remain on the drive (worth a prune).
 
@@ -118,31 +119,31 @@ class Drive(Protocol):
         this call instead of through ``create_shard``: a small part in one round trip."""
         ...
 
-    async def get_versions(self, bucket: str, key: str) -> list[ObjectRecord]:
+    def get_versions(self, bucket: str, key: str) -> Awaitable[list[ObjectRecord]]:
         """All versions of a key on this drive, newest first (with inline data)."""
         ...
 
-    async def prune_versions(
+    def prune_versions(
         self, bucket: str, key: str, before: tuple[int, str], durable: bool
-    ) -> None:
+    ) -> Awaitable[None]:
         """Delete versions ordered before ``before`` (mod_time_ns, version_id) and their shards.
 
         ``durable=False`` may skip the fsync: used when pruning what a committed version
         supersedes (losing that prune in a crash only leaves an older version behind)."""
         ...
 
-    async def delete_version(self, bucket: str, key: str, version_id: str) -> None: ...
+    def delete_version(self, bucket: str, key: str, version_id: str) -> Awaitable[None]: ...
 
-    async def list_versions(
+    def list_versions(
         self, bucket: str, prefix: str, after: str, limit: int
-    ) -> list[ListRow]:
+    ) -> Awaitable[list[ListRow]]:
         """Rows with key > after and key starting with prefix, by key then newest first:
         ``limit`` rows, plus the older versions of the last key (a key is never cut)."""
         ...
 
-    async def list_page(
+    def list_page(
         self, bucket: str, prefix: str, after: str, limit: int, rows: bool, delimiter: str = ""
-    ) -> RowPage:
+    ) -> Awaitable[RowPage]:
         """The rows ``list_versions`` would return, as a RowPage: its digest always, its
         rows only when ``rows`` is set. With a ``delimiter``, a skip-scan page: up to ``limit``
         entries, each the newest row of a key, where a common prefix (``prefix`` + anything +
@@ -150,20 +151,20 @@ class Drive(Protocol):
         ...
 
     # Multipart uploads.
-    async def put_upload(self, upload: UploadRecord) -> None: ...
-    async def get_upload(self, upload_id: str) -> UploadRecord: ...
-    async def list_uploads(
+    def put_upload(self, upload: UploadRecord) -> Awaitable[None]: ...
+    def get_upload(self, upload_id: str) -> Awaitable[UploadRecord]: ...
+    def list_uploads(
         self, bucket: str, prefix: str, after: tuple[str, str], limit: int
-    ) -> list[UploadRecord]: ...
-    async def commit_part(self, part: PartRecord) -> None:
+    ) -> Awaitable[list[UploadRecord]]: ...
+    def commit_part(self, part: PartRecord) -> Awaitable[None]:
         """Move the part's staged shard into place and upsert the part row (replacing its shard)."""
         ...
 
-    async def list_parts(self, upload_id: str) -> list[PartRecord]: ...
+    def list_parts(self, upload_id: str) -> Awaitable[list[PartRecord]]: ...
 
-    async def complete_upload(self, record: ObjectRecord, upload_id: str) -> bool:
+    def complete_upload(self, record: ObjectRecord, upload_id: str) -> Awaitable[bool]:
         """Insert the version, drop the upload and its part rows, delete unused part shards.
         Returns whether other versions of the key remain on the drive (worth a prune)."""
         ...
 
-    async def abort_upload(self, upload_id: str) -> None: ...
+    def abort_upload(self, upload_id: str) -> Awaitable[None]: ...

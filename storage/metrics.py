@@ -217,6 +217,32 @@ class _IoHistogram:
         yield family
 
 
+class _Total:
+    """A counter without labels on the IO hot path (every commit on every drive): an int under
+    a lock, ~0.2 us per increment where prometheus_client's Counter takes ~2 us. Same
+    exposition (``<name>_total``; no ``_created`` sample, as the heal counters)."""
+
+    def __init__(self, name: str, documentation: str) -> None:
+        self.name = name
+        self.documentation = documentation
+        self._value = 0
+        self._lock = threading.Lock()
+
+    def inc(self, amount: int) -> None:
+        with self._lock:
+            self._value += amount
+
+    @property
+    def value(self) -> int:
+        return self._value
+
+    def describe(self) -> list[Metric]:
+        return [CounterMetricFamily(self.name, self.documentation)]
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(self.name, self.documentation, value=self._value)
+
+
 class _NodesCollector:
     """``huimin_node_reachable{node}``: the gateway's view of each storage node."""
 
@@ -242,11 +268,11 @@ class _NodesCollector:
 class StorageMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self.shards_written = Counter(
-            "huimin_erasure_shards_written_total",
+        self.shards_written = _Total(
+            "huimin_erasure_shards_written",
             "Shards committed on drives (one per drive per object part; healing included).",
-            registry=registry,
         )
+        registry.register(self.shards_written)
         self.degraded_reads = Counter(
             "huimin_erasure_degraded_reads_total",
             "Shard reads that failed during a GET, so parity was read instead, by failing drive.",

@@ -100,6 +100,14 @@ class Channels:
         self._channels: dict[str, asyncio.Future[NodeChannel]] = {}
         self._closing: set[asyncio.Future[None]] = set()
 
+    def ready(self, base: str) -> NodeChannel | None:
+        """The node's channel if it is open: most batches need no coroutine to get it."""
+        opening = self._channels.get(base)
+        if opening is None or not _opened(opening):
+            return None
+        channel = opening.result()
+        return None if channel.closed else channel
+
     async def get(self, base: str) -> NodeChannel:
         opening = self._channels.get(base)
         if opening is not None and opening.done():

@@ -278,6 +278,13 @@ def object_record(doc: Any) -> ObjectRecord:
     )
 
 
+def object_records(docs: Any) -> list[ObjectRecord]:
+    """A drive's versions of a key (``get_versions``' answer); ValueError when malformed."""
+    if type(docs) is not list:
+        raise ValueError("malformed object records")
+    return [object_record(doc) for doc in docs]
+
+
 def bucket_record(doc: Mapping[str, Any]) -> BucketRecord:
     return BucketRecord(**doc)
 

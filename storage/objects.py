@@ -193,9 +193,7 @@ class ErasureObjects:
 
         ``one`` answers whether other versions of the key remain on that drive: a new key
         written on every drive needs no prune (one transaction per drive instead of two)."""
-        results = await asyncio.gather(
-            *(one(p) for p in range(len(oset.drives))), return_exceptions=True
-        )
+        results = await each(range(len(oset.drives)), one)
         done = outcomes(results)
         try:
             reduce_write(done, self.write_quorum)
@@ -263,14 +261,14 @@ class ErasureObjects:
             for p, r in zip(positions, results, strict=True):
                 per_drive[p] = None if isinstance(r, BaseException) else r
 
-        first = [p for p in range(n) if oset.shard_of(p) < k] if reads_from_k(k, m) else []
+        first = oset.positions_of(range(k)) if reads_from_k(k, m) else []
         if first:
             await ask(first)
             version = unanimous([per_drive[p] for p in first])
             if version is not None:
                 copies = tuple(v[0] if v else None for v in per_drive)
                 return oset, Agreement(version=version, copies=copies)
-        await ask([p for p in range(n) if p not in first])
+        await ask(oset.positions_of(range(k, n)) if first else list(range(n)))
         return oset, pick_readable(per_drive, k)
 
     async def write_set(self, bucket: str, key: str) -> ObjectSet:

@@ -53,7 +53,7 @@ class NodeUnresponsive(TimeoutError):
     """A call timed out and the node did not answer its liveness probe either."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs twice as much
 class _Call:
     """One drive call waiting for its node's next batch."""
 
@@ -62,6 +62,7 @@ class _Call:
     method: str
     args: Any
     future: asyncio.Future[Any]
+    decode: Callable[[Any], Any] | None  # the answer's wire form -> what the caller gets
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,9 +210,18 @@ class NodeClient:
                 return False
         return False
 
-    def call(self, base: str, drive: str, name: str, method: str, args: Any) -> asyncio.Future[Any]:
+    def call(
+        self,
+        base: str,
+        drive: str,
+        name: str,
+        method: str,
+        args: Any,
+        decode: Callable[[Any], Any] | None = None,
+    ) -> asyncio.Future[Any]:
         """Queue ``method(args)`` on ``drive`` of node ``base`` for this turn's batch; the
-        future resolves to the JSON result or raises what the drive raised.
+        future resolves to the result (in wire form, or ``decode``d when the answer comes:
+        no coroutine per call to decode it in) or raises what the drive raised.
 
         While ``BATCHES_IN_FLIGHT`` batches to the node wait for their answers, the calls wait
         too and go as one batch when an answer comes: under load, concurrent requests share
@@ -226,7 +236,7 @@ class NodeClient:
         ):
             self._scheduled.add(base)
             loop.call_soon(self._flush, base)
-        call = _Call(drive, name, method, args, loop.create_future())
+        call = _Call(drive, name, method, args, loop.create_future(), decode)
         pending.append(call)
         return call.future
 
@@ -264,38 +274,36 @@ class NodeClient:
         self._flush(base)
 
     async def _send(self, base: str, calls: list[_Call], counted: bool) -> None:
+        """Send one batch and settle its calls; then (``counted``) send what waited for it."""
         try:
-            await self._send_batch(base, calls)
+            if base in self.down:  # marked down while these calls waited
+                for c in calls:
+                    _settle(c.future, exc=DriveError(f"{c.name}: node unreachable (marked down)"))
+                return
+            wire = [(c.drive, c.method, c.args) for c in calls]
+            channel = self._channels.ready(base)  # open: no coroutine to get it
+            try:
+                results = await self.bounded(
+                    base, channel.call(wire) if channel is not None else self._request(base, wire)
+                )
+            except Exception as exc:
+                if _broken(exc):
+                    self.mark_down(base)
+                for c in calls:
+                    _settle(c.future, exc=_as_storage_error(exc, c.name))
+                return
+            except BaseException:  # cancelled (shutdown): callers must not wait forever either
+                for c in calls:
+                    _settle(c.future, exc=DriveError(f"{c.name}: batch cancelled"))
+                raise
+            _settle_answers(calls, results)
         finally:
             if counted:
                 self._answered(base)
 
-    async def _send_batch(self, base: str, calls: list[_Call]) -> None:
-        async def request() -> list[Any]:
-            channel = await self._channels.get(base)
-            return await channel.call([(c.drive, c.method, c.args) for c in calls])
-
-        if base in self.down:  # marked down while these calls waited
-            for c in calls:
-                _settle(c.future, exc=DriveError(f"{c.name}: node unreachable (marked down)"))
-            return
-        try:
-            results = await self.bounded(base, request())
-        except Exception as exc:
-            if _broken(exc):
-                self.mark_down(base)
-            for c in calls:
-                _settle(c.future, exc=_as_storage_error(exc, c.name))
-            return
-        except BaseException:  # cancelled (shutdown): callers must not wait forever either
-            for c in calls:
-                _settle(c.future, exc=DriveError(f"{c.name}: batch cancelled"))
-            raise
-        for c, result in zip(calls, results, strict=True):
-            if "error" in result:
-                _settle(c.future, exc=proto.error_from(result, c.name))
-            else:
-                _settle(c.future, result=result["result"])
+    async def _request(self, base: str, wire: list[tuple[str, str, Any]]) -> list[Any]:
+        channel = await self._channels.get(base)
+        return await channel.call(wire)
 
     async def _open_channel(self, base: str) -> NodeChannel:
         path = proto.PREFIX + "/channel"
@@ -504,10 +512,11 @@ class RemoteDrive:
         self.address = address
         self.node = node
         self.drive = drive
+        self._name = f"{node}/{drive}"  # in every call (for its errors): made once
 
     @property
     def name(self) -> str:
-        return f"{self.node}/{self.drive}"
+        return self._name
 
     def path(self, kind: str, tail: str) -> str:
         return f"{proto.PREFIX}/{kind}/{self.drive}/{tail}"
@@ -540,27 +549,35 @@ class RemoteDrive:
         if _broken(exc):
             self.client.mark_down(self.base)
 
-    async def _rpc(self, method: str, decode: Callable[[Any], _R], args: dict[str, Any]) -> _R:
-        """``method`` on the node with ``args`` in wire form (``proto.to_wire``)."""
-        self.client.ensure_up(self.base, self.name)
-        return decode(await self.client.call(self.base, self.drive, self.name, method, args))
+    def _rpc(
+        self, method: str, decode: Callable[[Any], _R], args: dict[str, Any]
+    ) -> asyncio.Future[_R]:
+        """``method`` on the node with ``args`` in wire form (``proto.to_wire``): the call's
+        future itself (the answer decoded by the batch), no coroutine or task around it."""
+        if self.base in self.client.down:
+            failed: asyncio.Future[_R] = asyncio.get_running_loop().create_future()
+            failed.set_exception(
+                DriveError(f"{self.name}: node unreachable (marked down, probing)")
+            )
+            return failed
+        return self.client.call(self.base, self.drive, self._name, method, args, decode)
 
     # Drive protocol ---------------------------------------------------------------------------
 
-    async def info(self) -> DriveInfo:
-        return await self._rpc("info", proto.drive_info, {})
+    def info(self) -> asyncio.Future[DriveInfo]:
+        return self._rpc("info", proto.drive_info, {})
 
-    async def make_bucket(self, bucket: BucketRecord) -> None:
-        await self._rpc("make_bucket", _none, {"bucket": proto.to_wire(bucket)})
+    def make_bucket(self, bucket: BucketRecord) -> asyncio.Future[None]:
+        return self._rpc("make_bucket", _none, {"bucket": proto.to_wire(bucket)})
 
-    async def get_bucket(self, name: str) -> BucketRecord:
-        return await self._rpc("get_bucket", proto.bucket_record, {"name": name})
+    def get_bucket(self, name: str) -> asyncio.Future[BucketRecord]:
+        return self._rpc("get_bucket", proto.bucket_record, {"name": name})
 
-    async def list_buckets(self) -> list[BucketRecord]:
-        return await self._rpc("list_buckets", _each(proto.bucket_record), {})
+    def list_buckets(self) -> asyncio.Future[list[BucketRecord]]:
+        return self._rpc("list_buckets", _each(proto.bucket_record), {})
 
-    async def delete_bucket(self, name: str) -> None:
-        await self._rpc("delete_bucket", _none, {"name": name})
+    def delete_bucket(self, name: str) -> asyncio.Future[None]:
+        return self._rpc("delete_bucket", _none, {"name": name})
 
     async def create_shard(self, data_id: str, size_bytes: int | None = None) -> RemoteShardWriter:
         self.client.ensure_up(self.base, self.name)
@@ -620,47 +637,45 @@ class RemoteDrive:
             raise DriveError(f"{self.name}: {exc!r}") from exc
         return RemoteShardReader(self, conn, min(head.content_length, length))
 
-    async def commit_object(
+    def commit_object(
         self, record: ObjectRecord, staged: Sequence[str], shard: bytes | None = None
-    ) -> bool:
-        return await self._rpc(
+    ) -> asyncio.Future[bool]:
+        return self._rpc(
             "commit_object",
             bool,
             {"record": proto.object_wire(record), "staged": list(staged), "shard": shard},
         )
 
-    async def get_versions(self, bucket: str, key: str) -> list[ObjectRecord]:
-        return await self._rpc(
-            "get_versions", _each(proto.object_record), {"bucket": bucket, "key": key}
-        )
+    def get_versions(self, bucket: str, key: str) -> asyncio.Future[list[ObjectRecord]]:
+        return self._rpc("get_versions", _each(proto.object_record), {"bucket": bucket, "key": key})
 
-    async def prune_versions(
+    def prune_versions(
         self, bucket: str, key: str, before: tuple[int, str], durable: bool
-    ) -> None:
-        await self._rpc(
+    ) -> asyncio.Future[None]:
+        return self._rpc(
             "prune_versions",
             _none,
             {"bucket": bucket, "key": key, "before": list(before), "durable": durable},
         )
 
-    async def delete_version(self, bucket: str, key: str, version_id: str) -> None:
-        await self._rpc(
+    def delete_version(self, bucket: str, key: str, version_id: str) -> asyncio.Future[None]:
+        return self._rpc(
             "delete_version", _none, {"bucket": bucket, "key": key, "version_id": version_id}
         )
 
-    async def list_versions(
+    def list_versions(
         self, bucket: str, prefix: str, after: str, limit: int
-    ) -> list[ListRow]:
-        return await self._rpc(
+    ) -> asyncio.Future[list[ListRow]]:
+        return self._rpc(
             "list_versions",
             proto.list_rows,
             {"bucket": bucket, "prefix": prefix, "after": after, "limit": limit},
         )
 
-    async def list_page(
+    def list_page(
         self, bucket: str, prefix: str, after: str, limit: int, rows: bool, delimiter: str = ""
-    ) -> RowPage:
-        return await self._rpc(
+    ) -> asyncio.Future[RowPage]:
+        return self._rpc(
             "list_page",
             proto.row_page,
             {
@@ -673,29 +688,29 @@ class RemoteDrive:
             },
         )
 
-    async def put_upload(self, upload: UploadRecord) -> None:
-        await self._rpc("put_upload", _none, {"upload": proto.to_wire(upload)})
+    def put_upload(self, upload: UploadRecord) -> asyncio.Future[None]:
+        return self._rpc("put_upload", _none, {"upload": proto.to_wire(upload)})
 
-    async def get_upload(self, upload_id: str) -> UploadRecord:
-        return await self._rpc("get_upload", proto.upload_record, {"upload_id": upload_id})
+    def get_upload(self, upload_id: str) -> asyncio.Future[UploadRecord]:
+        return self._rpc("get_upload", proto.upload_record, {"upload_id": upload_id})
 
-    async def list_uploads(
+    def list_uploads(
         self, bucket: str, prefix: str, after: tuple[str, str], limit: int
-    ) -> list[UploadRecord]:
-        return await self._rpc(
+    ) -> asyncio.Future[list[UploadRecord]]:
+        return self._rpc(
             "list_uploads",
             _each(proto.upload_record),
             {"bucket": bucket, "prefix": prefix, "after": list(after), "limit": limit},
         )
 
-    async def commit_part(self, part: PartRecord) -> None:
-        await self._rpc("commit_part", _none, {"part": proto.to_wire(part)})
+    def commit_part(self, part: PartRecord) -> asyncio.Future[None]:
+        return self._rpc("commit_part", _none, {"part": proto.to_wire(part)})
 
-    async def list_parts(self, upload_id: str) -> list[PartRecord]:
-        return await self._rpc("list_parts", _each(proto.part_record), {"upload_id": upload_id})
+    def list_parts(self, upload_id: str) -> asyncio.Future[list[PartRecord]]:
+        return self._rpc("list_parts", _each(proto.part_record), {"upload_id": upload_id})
 
-    async def complete_upload(self, record: ObjectRecord, upload_id: str) -> bool:
-        return await self._rpc(
+    def complete_upload(self, record: ObjectRecord, upload_id: str) -> asyncio.Future[bool]:
+        return self._rpc(
             "complete_upload", bool, {"record": proto.object_wire(record), "upload_id": upload_id}
         )
 
@@ -717,6 +732,24 @@ def _as_storage_error(exc: Exception, name: str) -> StorageError:
     if isinstance(exc, StorageError):
         return exc
     return DriveError(f"{name}: {exc!r}")
+
+
+def _settle_answers(calls: Sequence[_Call], results: Sequence[Any]) -> None:
+    """Each call's future gets its answer: the decoded result, or the drive's error."""
+    for c, result in zip(calls, results, strict=True):
+        if c.future.done():  # the caller was cancelled: nothing to decode
+            continue
+        if "error" in result:
+            c.future.set_exception(proto.error_from(result, c.name))
+        elif c.decode is None:
+            c.future.set_result(result["result"])
+        else:
+            try:
+                value = c.decode(result["result"])
+            except Exception as exc:  # a malformed answer fails this call only
+                c.future.set_exception(exc)
+            else:
+                c.future.set_result(value)
 
 
 def _settle(future: asyncio.Future[Any], result: Any = None, exc: Exception | None = None) -> None:

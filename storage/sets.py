@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from storage.drive import Drive, DriveInfo
 from storage.placement import Placement, erasure_sets, place
 
 _T = TypeVar("_T")
+_D = TypeVar("_D")  # a drive, or whatever names one (its position)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,14 @@ class ObjectSet:
 
     def shard_of(self, position: int) -> int:
         return self.placement.shard_of_drive(position, len(self.drives))
+
+    def positions_of(self, shards: range) -> list[int]:
+        """The positions of the drives holding ``shards``, in shard order.
+
+        >>> ObjectSet(drives=(None,) * 6, placement=Placement(0, 4)).positions_of(range(3))
+        [4, 5, 0]
+        """
+        return [self.placement.drive_of_shard(s, len(self.drives)) for s in shards]
 
 
 class ErasureSets:
@@ -99,28 +108,37 @@ def new_id() -> str:
 
 
 async def each(
-    drives: Sequence[Drive], call: Callable[[Drive], Coroutine[Any, Any, _T]]
+    items: Iterable[_D], call: Callable[[_D], Awaitable[_T]]
 ) -> list[_T | BaseException]:
-    """Run ``call`` on every drive concurrently; failures come back as exception values.
+    """Run ``call`` on every item (drive) concurrently; failures come back as exception values.
 
-    One task per drive, awaited in order (cheaper than ``gather``: no gathering future, no
-    done-callback per task); whatever is left is cancelled if this is.
+    A call returning a future (a remote drive's) is awaited as it is, a coroutine runs in a
+    task of its own (``ensure_future``). Awaited in order (cheaper than ``gather``: no
+    gathering future, no done-callback per call); whatever is left is cancelled if this is.
     """
-    loop = asyncio.get_running_loop()
-    tasks = [loop.create_task(call(d)) for d in drives]
+    calls: list[asyncio.Future[_T]] = []
+    for item in items:
+        try:
+            aw = call(item)
+            # The common case checked first: ensure_future costs three calls to find it out.
+            calls.append(aw if isinstance(aw, asyncio.Future) else asyncio.ensure_future(aw))
+        except Exception as exc:  # raised before it could return an awaitable
+            failed: asyncio.Future[_T] = asyncio.get_running_loop().create_future()
+            failed.set_exception(exc)
+            calls.append(failed)
     results: list[_T | BaseException] = []
     try:
-        for task in tasks:
+        for future in calls:
             try:
-                results.append(await task)
+                results.append(await future)
             except Exception as exc:
                 results.append(exc)
     finally:
-        for task in tasks[len(results) :]:
-            if not task.done():
-                task.cancel()
-            elif not task.cancelled():
-                task.exception()  # retrieved: no "never retrieved" warning later
+        for future in calls[len(results) :]:
+            if not future.done():
+                future.cancel()
+            elif not future.cancelled():
+                future.exception()  # retrieved: no "never retrieved" warning later
     return results
 
 

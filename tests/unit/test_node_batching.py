@@ -37,6 +37,9 @@ class FakeChannels:
     def __init__(self, channel: HeldChannel) -> None:
         self.channel = channel
 
+    def ready(self, base: str) -> HeldChannel:
+        return self.channel
+
     async def get(self, base: str) -> HeldChannel:
         return self.channel
 
@@ -110,6 +113,74 @@ def test_calls_waiting_for_a_node_marked_down_fail_at_once() -> None:
             except Exception as exc:
                 assert "marked down" in str(exc)
             assert len(channel.batches) == 1
+        finally:
+            await client.close()
+
+    asyncio.run(go())
+
+
+def test_answers_are_decoded_per_call_and_a_malformed_one_fails_only_its_call() -> None:
+    def length(result: Any) -> int:
+        if not isinstance(result, str) or result == "info":
+            raise ValueError(f"malformed: {result!r}")
+        return len(result)
+
+    async def go() -> None:
+        client, channel = held_client()
+        try:
+            good = client.call(BASE, "d1", "n1/d1", "get_versions", {}, length)
+            bad = client.call(BASE, "d2", "n1/d2", "info", {}, length)
+            raw = client.call(BASE, "d2", "n1/d2", "prune_versions", {})
+            await turns()
+            assert channel.batches == [["get_versions", "info", "prune_versions"]]
+            channel.release[0].set()
+            assert await good == len("get_versions")
+            with pytest.raises(ValueError, match="malformed"):
+                await bad
+            assert await raw == "prune_versions"  # no decoder: the answer as it came
+        finally:
+            await client.close()
+
+    asyncio.run(go())
+
+
+def test_a_remote_drive_call_to_a_node_marked_down_fails_without_a_batch() -> None:
+    from storage.errors import DriveError
+    from storage.remote_drive import RemoteDrive
+
+    async def go() -> None:
+        client, channel = held_client()
+        try:
+            drive = RemoteDrive(client, "n1", "node-1", "d1")
+            client.down.add(drive.base)
+            with pytest.raises(DriveError, match="marked down"):
+                await drive.get_versions("b", "k")
+            await turns()
+            assert channel.batches == []
+        finally:
+            await client.close()
+
+    asyncio.run(go())
+
+
+def test_cancelling_a_call_skips_its_decoding_and_keeps_the_others() -> None:
+    decoded: list[Any] = []
+
+    def keep(result: Any) -> Any:
+        decoded.append(result)
+        return result
+
+    async def go() -> None:
+        client, channel = held_client()
+        try:
+            cancelled = client.call(BASE, "d1", "n1/d1", "get_versions", {}, keep)
+            kept = client.call(BASE, "d2", "n1/d2", "info", {}, keep)
+            await turns()
+            cancelled.cancel()
+            channel.release[0].set()
+            assert await kept == "info"
+            assert cancelled.cancelled()
+            assert decoded == ["info"]
         finally:
             await client.close()
 

@@ -4,6 +4,7 @@ values, cancellation never swallowed and never leaving calls behind."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from typing import Any, cast
 
 import pytest
@@ -96,3 +97,85 @@ def test_a_cancelled_call_is_raised_not_returned() -> None:
 
     asyncio.run(go())
     assert fakes[1].cancelled
+
+
+class FutureDrive:
+    """A drive whose call is a future settled by the test (as a remote drive's is)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.future: asyncio.Future[str] | None = None
+
+    def work(self) -> asyncio.Future[str]:
+        self.future = asyncio.get_running_loop().create_future()
+        return self.future
+
+
+def future_work(d: Drive) -> asyncio.Future[str]:
+    fake: FutureDrive = cast(Any, d)
+    return fake.work()
+
+
+def test_futures_are_awaited_as_they_are_with_failures_as_values() -> None:
+    fakes = [FutureDrive("a"), FutureDrive("b"), FutureDrive("c")]
+
+    async def go() -> list[str | BaseException]:
+        task = asyncio.create_task(each(drives(*cast(Any, fakes)), future_work))
+        await asyncio.sleep(0)
+        assert all(f.future is not None for f in fakes)
+        # Settled out of order; answers still come in drive order.
+        cast(Any, fakes[2].future).set_result("c")
+        cast(Any, fakes[1].future).set_exception(DriveError("b down"))
+        cast(Any, fakes[0].future).set_result("a")
+        return await task
+
+    results = asyncio.run(go())
+    assert results[0] == "a" and results[2] == "c"
+    assert isinstance(results[1], DriveError)
+
+
+def test_cancelling_the_caller_cancels_every_pending_future() -> None:
+    fakes = [FutureDrive("a"), FutureDrive("b"), FutureDrive("c")]
+
+    async def go() -> None:
+        task = asyncio.create_task(each(drives(*cast(Any, fakes)), future_work))
+        await asyncio.sleep(0)
+        cast(Any, fakes[0].future).set_result("a")
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(go())
+    assert not cast(Any, fakes[0].future).cancelled()
+    assert cast(Any, fakes[1].future).cancelled() and cast(Any, fakes[2].future).cancelled()
+
+
+def test_futures_and_coroutines_mix_and_a_call_raising_at_once_is_a_value() -> None:
+    ready = FutureDrive("ready")
+
+    def mixed(d: Drive) -> Awaitable[str]:
+        if d.name == "ready":
+            return future_work(d)
+        if d.name == "broken":
+            raise DriveError("broken before it returned an awaitable")
+        return work(d)
+
+    async def go() -> list[str | BaseException]:
+        task = asyncio.create_task(
+            each(drives(cast(Any, ready), FakeDrive("broken", 0), FakeDrive("co", 0)), mixed)
+        )
+        await asyncio.sleep(0)
+        cast(Any, ready.future).set_result("ready")
+        return await task
+
+    results = asyncio.run(go())
+    assert results[0] == "ready" and results[2] == "co"
+    assert isinstance(results[1], DriveError)
+
+
+def test_items_other_than_drives() -> None:
+    async def double(n: int) -> int:
+        return 2 * n
+
+    assert asyncio.run(each(range(3), double)) == [0, 2, 4]
