@@ -43,6 +43,7 @@ from huimin import cluster as ops
 from huimin.admin_client import call
 from huimin.daemons import send_signal
 from huimin.topology import dump_topology, load_topology, with_addresses
+from storage.remote_drive import LIVENESS_PROBES, Timeouts
 from tenants.credentials import load_or_create_root
 from tests.cluster_fixtures import (
     ACCESS_KEY,
@@ -62,6 +63,8 @@ BUCKET = "failures"
 # Inline (<= 128 KiB: shards in the index rows), one block, several blocks (4 MiB blocks).
 SIZES = (1 * KIB, 40 * KIB, 128 * KIB, 128 * KIB + 1, 700 * KIB, MIB + 17, 3 * MIB, 9 * MIB + 5)
 REQUEST_DEADLINE_S = 10.0  # no request may take longer, even with nodes dead or hung
+# How long a gateway waits on a cut-off node before it marks it down and goes on without it.
+PARTITION_DETECTED_S = Timeouts().rpc_s + LIVENESS_PROBES * Timeouts().probe_s
 
 
 def sha(data: bytes) -> str:
@@ -936,7 +939,9 @@ def test_partitioned_node_is_a_node_failure_and_catches_up(netns: Netns, tmp_pat
             cut_at = time.monotonic() - load.started
             netns.cut()
             try:
-                time.sleep(5)
+                # Long enough for the load to run on after the cut-off node is marked down
+                # (rpc_s + the probes, 5 s): a cut of just that long races the detection.
+                time.sleep(PARTITION_DETECTED_S + 3)
             finally:
                 netns.restore()
         during = [(op, s) for op, at, s in load.latencies if at >= cut_at]
