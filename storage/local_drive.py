@@ -22,9 +22,9 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, TypeVar
 
-from storage import splice
+from storage.direct_file import DirectFile
 from storage.drive import DriveInfo, ListRow, RowPage
 from storage.errors import DriveError, DriveNotFound, StorageError
 from storage.group_commit import PendingWrite
@@ -60,51 +60,38 @@ def _fsync_dir(path: Path) -> None:
 
 
 class LocalShardWriter:
-    def __init__(self, drive: LocalDrive, path: Path, handle: BinaryIO) -> None:
+    """A shard being written into tmp/, around the page cache (storage.direct_file)."""
+
+    def __init__(self, drive: LocalDrive, path: Path, file: DirectFile) -> None:
         self._drive = drive
         self._path = path
-        self._handle = handle
+        self._file = file
 
     async def write(self, pieces: Sequence[bytes | memoryview]) -> None:
-        await self._drive._run(self._handle.writelines, pieces)
+        await self._drive._run(self.write_blocking, pieces)
 
     def write_blocking(self, pieces: Sequence[bytes | memoryview]) -> None:
         try:
-            self._handle.writelines(pieces)
+            self._file.write(pieces)
         except (OSError, ValueError) as exc:
             raise DriveError(f"{self._drive.name}: {exc}") from exc
 
-    def splice_from(self, sock_fd: int, count: int, idle_s: float) -> int:
-        """Blocking: move ``count`` more bytes from socket ``sock_fd`` into the shard (see
-        storage.splice); the bytes moved. Owns ``sock_fd`` (closes it), and writes through a
-        duplicate of the file's descriptor, so an ``abort`` meanwhile closes nothing in use."""
+    def receive_from(self, sock_fd: int, count: int, idle_s: float) -> int:
+        """Blocking: append ``count`` more bytes read from socket ``sock_fd`` (see
+        ``DirectFile.receive``); the bytes received. Owns ``sock_fd`` (closes it)."""
         try:
-            self._handle.flush()
-            file_fd = os.dup(self._handle.fileno())
-        except BaseException:
-            os.close(sock_fd)
-            raise
-        try:
-            return splice.socket_to_file(sock_fd, file_fd, count, idle_s)
+            return self._file.receive(sock_fd, count, idle_s)
         except TimeoutError:
             raise
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             raise DriveError(f"{self._drive.name}: {exc}") from exc
-        finally:
-            os.close(file_fd)
-            os.close(sock_fd)
 
     async def finish(self) -> None:
-        def flush() -> None:
-            self._handle.flush()
-            os.fsync(self._handle.fileno())
-            self._handle.close()
-
-        await self._drive._run(flush)
+        await self._drive._run(self._file.finish)
 
     async def abort(self) -> None:
         def remove() -> None:
-            self._handle.close()
+            self._file.close()
             self._path.unlink(missing_ok=True)
 
         await self._drive._run(remove, cleanup=True)
@@ -289,11 +276,7 @@ class LocalDrive:
 
     async def create_shard(self, data_id: str, size_bytes: int | None = None) -> LocalShardWriter:
         path = self._tmp / data_id
-
-        def create() -> BinaryIO:
-            return path.open("xb")
-
-        return LocalShardWriter(self, path, await self._run(create))
+        return LocalShardWriter(self, path, await self._run(DirectFile, str(path)))
 
     async def discard_staged(self, data_id: str) -> None:
         """Remove a staged (never committed) shard, if it is still there."""
@@ -386,10 +369,13 @@ class LocalDrive:
 
     def _stage(self, data_id: str, shard: bytes) -> None:
         """Write a whole shard file into tmp/, durably."""
-        with (self._tmp / data_id).open("xb") as f:
-            f.write(shard)
-            f.flush()
-            os.fsync(f.fileno())
+        file = DirectFile(str(self._tmp / data_id))
+        try:
+            file.write([shard])
+        except BaseException:
+            file.close()
+            raise
+        file.finish()
 
     async def get_versions(self, bucket: str, key: str) -> list[ObjectRecord]:
         return self.lookup_versions(bucket, key)

@@ -20,17 +20,17 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from storage import node_protocol as proto
-from storage import splice
 from storage.errors import DriveError, DriveNotFound, StorageError
 from storage.file_send import sendfile_range
 from storage.group_commit import PendingWrite
 from storage.local_drive import LocalDrive, LocalShardReader, LocalShardWriter
 from storage.node_channel import MAX_MESSAGE_BYTES
+from storage.own_thread import in_own_thread
 
 log = logging.getLogger("huimin.node")
 
 _WRITE_BYTES = 1024 * 1024  # received bytes per thread hop to the drive
-SPLICE_MIN_BYTES = 1024 * 1024  # shard bodies from this size are spliced (storage.splice)
+DIRECT_MIN_BYTES = 1024 * 1024  # shard bodies from this size are read off the socket directly
 _SEND_BYTES = 2 * 1024 * 1024  # shard bytes per read while streaming a range (under TLS)
 SEND_THREADS = 32  # shard ranges being sendfile'd at once, per node
 SHARD_IDLE_TIMEOUT_S = 120.0
@@ -163,19 +163,20 @@ async def _receive_shard(request: web.Request, writer: LocalShardWriter) -> int:
     return received
 
 
-async def _splice_shard(request: web.Request, writer: LocalShardWriter, length: int) -> int:
-    """Receive a ``length``-byte body like ``_receive_shard``, but move what aiohttp has not
-    read yet from the socket into the shard file inside the kernel (storage.splice), in a
-    thread of its own. The HTTP parser never sees those bytes, so the connection cannot
-    carry another request: the caller's response must close it."""
+async def _take_shard(request: web.Request, writer: LocalShardWriter, length: int) -> int:
+    """Receive a ``length``-byte body like ``_receive_shard``, but read what aiohttp has not
+    read yet straight from the socket into the shard's aligned buffer (storage.direct_file),
+    in a thread of its own: no HTTP parser, stream reader or thread hop per piece. The parser
+    never sees those bytes, so the connection cannot carry another request: the caller's
+    response must close it."""
     transport = request.transport
     sock = transport.get_extra_info("socket") if transport is not None else None
-    assert transport is not None and sock is not None  # checked by _spliceable
+    assert transport is not None and sock is not None  # checked by _taken
     buffered: list[bytes] = []
     while chunk := request.content.read_nowait():  # what aiohttp has read already
         buffered.append(chunk)
     # Synchronously after draining (which may have resumed reading): from here on only the
-    # splice reads this socket.
+    # thread reads this socket.
     transport.pause_reading()
     sock_fd = os.dup(sock.fileno())  # the thread's own: closing the transport frees nothing
     try:
@@ -185,18 +186,19 @@ async def _splice_shard(request: web.Request, writer: LocalShardWriter, length: 
     except BaseException:
         os.close(sock_fd)
         raise
-    received += await splice.in_own_thread(
-        functools.partial(writer.splice_from, sock_fd, length - received, SHARD_IDLE_TIMEOUT_S)
+    received += await in_own_thread(
+        functools.partial(writer.receive_from, sock_fd, length - received, SHARD_IDLE_TIMEOUT_S)
     )
     request.content.feed_eof()  # nothing for aiohttp to drain after the response
     return received
 
 
-def _spliceable(request: web.Request) -> int | None:
-    """The body length if this request's body can be spliced: plain TCP (not TLS), a known
-    length, at least ``SPLICE_MIN_BYTES`` (a smaller shard keeps its keep-alive connection)."""
+def _taken(request: web.Request) -> int | None:
+    """The body length if this request's body can be read off the socket by ``_take_shard``:
+    plain TCP (not TLS), a known length, at least ``DIRECT_MIN_BYTES`` (a smaller shard keeps
+    its keep-alive connection)."""
     length = request.content_length
-    if not splice.available() or length is None or length < SPLICE_MIN_BYTES:
+    if length is None or length < DIRECT_MIN_BYTES:
         return None
     return length if _plain_tcp(request) else None
 
@@ -408,10 +410,10 @@ class NodeServer:
             writer = await drive.create_shard(request.match_info["data_id"])
         except StorageError as exc:
             return _error(exc, 503)
-        spliced = _spliceable(request)
+        taken = _taken(request)
         try:
-            if spliced is not None:
-                received = await _splice_shard(request, writer, spliced)
+            if taken is not None:
+                received = await _take_shard(request, writer, taken)
             else:
                 received = await _receive_shard(request, writer)
             if request.content_length is not None and received != request.content_length:
@@ -429,7 +431,7 @@ class NodeServer:
                 raise
         else:
             resp = web.json_response({"result": None})
-        if spliced is not None:
+        if taken is not None:
             resp.force_close()  # the parser is out of step with the socket
         return resp
 

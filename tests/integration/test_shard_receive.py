@@ -1,7 +1,7 @@
-"""Shard bodies moved from the socket into the file inside the kernel (storage.splice): the
+"""Shard bodies read straight off the socket into the shard file (storage.direct_file): the
 bytes land intact after what aiohttp had already read, a cut-off body leaves no staged file,
 an idle peer is timed out, and smaller bodies keep the keep-alive path. Real sockets, a real
-NodeServer over a real LocalDrive."""
+NodeServer over a real LocalDrive, real files."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from storage import direct_file, node_server
 from storage import node_protocol as proto
-from storage import node_server, splice
+from storage.direct_file import DirectFile
 from tests.integration.test_node_channel import IDENTITY, node
 
 MIB = 1024 * 1024
@@ -44,7 +45,7 @@ async def put(address: str, body: bytes, send: int | None = None) -> bytes:
     if send is not None:
         writer.close()
         return b""
-    response = await reader.read()  # the node closes a spliced connection
+    response = await reader.read()  # the node closes a connection whose body it read itself
     writer.close()
     return response
 
@@ -53,7 +54,7 @@ def staged(tmp_path: Path) -> list[str]:
     return os.listdir(tmp_path / "d1" / "tmp")
 
 
-def test_a_spliced_shard_lands_intact_and_its_connection_closes(tmp_path: Path) -> None:
+def test_a_large_shard_lands_intact_and_its_connection_closes(tmp_path: Path) -> None:
     body = os.urandom(3 * MIB + 17)
 
     async def go() -> None:
@@ -68,7 +69,7 @@ def test_a_spliced_shard_lands_intact_and_its_connection_closes(tmp_path: Path) 
 
 
 def test_a_small_shard_keeps_its_connection(tmp_path: Path) -> None:
-    body = os.urandom(node_server.SPLICE_MIN_BYTES - 1)
+    body = os.urandom(node_server.DIRECT_MIN_BYTES - 1)
 
     async def go() -> None:
         async with node(tmp_path) as (address, _):
@@ -99,7 +100,15 @@ def test_a_cut_off_body_leaves_no_staged_file(tmp_path: Path) -> None:
     asyncio.run(go())
 
 
-def test_socket_to_file_moves_exactly_count_and_stops_at_eof(tmp_path: Path) -> None:
+def tcp_pair() -> tuple[socket.socket, socket.socket]:
+    """A connected pair of TCP sockets on 127.0.0.1 (SO_RCVLOWAT is a TCP matter)."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        a = socket.create_connection(server.getsockname())
+        b, _ = server.accept()
+    return a, b
+
+
+def test_receive_takes_exactly_count_and_stops_at_eof(tmp_path: Path) -> None:
     data = os.urandom(3 * MIB + 1)
     a, b = tcp_pair()
     target = tmp_path / "out"
@@ -110,31 +119,26 @@ def test_socket_to_file_moves_exactly_count_and_stops_at_eof(tmp_path: Path) -> 
 
     sender = threading.Thread(target=send)
     sender.start()
-    with open(target, "wb") as f:
-        moved = splice.socket_to_file(b.fileno(), f.fileno(), 2 * MIB, idle_s=5)
-        assert moved == 2 * MIB
-        moved += splice.socket_to_file(b.fileno(), f.fileno(), 2 * MIB, idle_s=5)
+    f = DirectFile(str(target))
+    moved = f.receive(os.dup(b.fileno()), 2 * MIB, idle_s=5)
+    assert moved == 2 * MIB
+    moved += f.receive(os.dup(b.fileno()), 2 * MIB, idle_s=5)
+    f.finish()
     sender.join()
     b.close()
     assert moved == len(data)  # the peer closed: fewer than asked for
     assert target.read_bytes() == data
 
 
-def tcp_pair() -> tuple[socket.socket, socket.socket]:
-    """A connected pair of TCP sockets on 127.0.0.1 (SO_RCVLOWAT is a TCP matter)."""
-    with socket.create_server(("127.0.0.1", 0)) as server:
-        a = socket.create_connection(server.getsockname())
-        b, _ = server.accept()
-    return a, b
-
-
-def test_socket_to_file_times_out_on_an_idle_peer(tmp_path: Path) -> None:
+def test_receive_times_out_on_an_idle_peer(tmp_path: Path) -> None:
     a, b = tcp_pair()
-    with a, b, open(tmp_path / "out", "wb") as f, pytest.raises(TimeoutError):
-        splice.socket_to_file(b.fileno(), f.fileno(), MIB, idle_s=0.2)
+    f = DirectFile(str(tmp_path / "out"))
+    with a, b, pytest.raises(TimeoutError):
+        f.receive(os.dup(b.fileno()), MIB, idle_s=0.2)
+    f.close()
 
 
-def test_socket_to_file_takes_a_trickle_below_the_wake_up_mark(tmp_path: Path) -> None:
+def test_receive_takes_a_trickle_below_the_wake_up_mark(tmp_path: Path) -> None:
     # A slow client's shard arrives in bits smaller than SO_RCVLOWAT (WAKE_BYTES); they are
     # taken anyway, and count as progress (no idle timeout while they keep coming).
     a, b = tcp_pair()
@@ -148,8 +152,10 @@ def test_socket_to_file_takes_a_trickle_below_the_wake_up_mark(tmp_path: Path) -
 
     sender = threading.Thread(target=send)
     sender.start()
-    with b, open(tmp_path / "out", "wb") as f:
-        moved = splice.socket_to_file(b.fileno(), f.fileno(), splice.WAKE_BYTES, idle_s=1.0)
+    f = DirectFile(str(tmp_path / "out"))
+    with b:
+        moved = f.receive(os.dup(b.fileno()), direct_file.WAKE_BYTES, idle_s=1.0)
+    f.finish()
     sender.join()
     assert moved == 3000
     assert (tmp_path / "out").read_bytes() == b"".join(bits)
