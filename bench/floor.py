@@ -40,9 +40,10 @@ STAGES: Mapping[str, str] = {
     "sendfile_receive": "its receiver: recv_into a reused 1 MiB buffer",
     "splice_write": "receiver: socket -> splice(2) via a pipe -> 64 MiB files, fsync",
     "recv_write": "receiver: recv_into 1 MiB + write -> 64 MiB files, fsync",
+    "direct_write": "receiver: recv_into aligned 1 MiB + O_DIRECT write -> 64 MiB files, fsync",
     "fresh_memory": "touching never-used memory (VM page faults; not in the floors)",
 }
-DURABLE = ("splice_write", "recv_write")
+DURABLE = ("splice_write", "recv_write", "direct_write")
 CLIENT = "client"
 
 

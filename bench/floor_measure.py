@@ -9,8 +9,10 @@ receiver, each charged separately:
 
 - ``sendall`` of 1 MiB buffers -> ``recv_into`` a reused 1 MiB buffer (the HTTP bodies)
 - ``os.sendfile`` of a page-cached file -> ``recv_into`` (what nodes do for GET)
-- ``sendall`` -> splice(2) through a 1 MiB pipe into files, ``fsync`` (nodes' PUT path)
+- ``sendall`` -> splice(2) through a 1 MiB pipe into files, ``fsync``
 - ``sendall`` -> ``recv_into`` + ``write`` into files, ``fsync`` (the copying alternative)
+- ``sendall`` -> ``recv_into`` an aligned buffer + ``O_DIRECT`` writes, ``fsync`` (nodes' PUT
+  path, storage/direct_file.py: no page cache)
 
 Files are 64 MiB segments, each fsync'd and deleted before the next: the cheapest way to write
 durably on this VM, where page cache that grows into never-used memory costs several times more
@@ -26,6 +28,7 @@ import contextlib
 import fcntl
 import hashlib
 import math
+import mmap
 import multiprocessing
 import os
 import resource
@@ -207,12 +210,13 @@ def receive(sock: socket.socket, mode: str, nbytes: int, target: Path | None) ->
     done = 0
     while done < nbytes:
         count = min(SEGMENT_BYTES, nbytes - done)
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        direct = os.O_DIRECT if mode == "direct" and count % 4096 == 0 else 0
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | direct, 0o600)
         try:
             if mode == "splice":
                 _splice_to(sock, fd, count)
             else:
-                _recv_write(sock, fd, count)
+                _recv_write(sock, fd, count, aligned=bool(direct))
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -247,9 +251,10 @@ def _recv_discard(sock: socket.socket, nbytes: int) -> None:
         got += n
 
 
-def _recv_write(sock: socket.socket, fd: int, nbytes: int) -> None:
-    """Fill the 1 MiB buffer, write it (one write per MiB, as few syscalls as it gets)."""
-    view = memoryview(bytearray(CHUNK))
+def _recv_write(sock: socket.socket, fd: int, nbytes: int, aligned: bool = False) -> None:
+    """Fill the 1 MiB buffer, write it (one write per MiB, as few syscalls as it gets).
+    ``aligned``: a page-aligned buffer (``O_DIRECT`` wants one; ``nbytes`` is whole MiBs)."""
+    view = memoryview(mmap.mmap(-1, CHUNK) if aligned else bytearray(CHUNK))
     got = 0
     while got < nbytes:
         want = min(CHUNK, nbytes - got)
@@ -399,6 +404,7 @@ def measure_once(layout: Layout, nbytes: int, folder: Path, source: Path) -> dic
     )
     _, stages["splice_write"] = transfer("sendall", "splice", nbytes, folder)
     _, stages["recv_write"] = transfer("sendall", "recv_write", nbytes, folder)
+    _, stages["direct_write"] = transfer("sendall", "direct", nbytes, folder)
     return stages
 
 

@@ -40,6 +40,7 @@ COSTS = {
     "sendfile_receive": 0.45,
     "splice_write": 0.55,
     "recv_write": 0.75,
+    "direct_write": 0.6,
     "fresh_memory": 1.3,
 }
 
@@ -86,9 +87,10 @@ def test_shard_stages_scale_with_the_layout(k: int, m: int, expansion: float) ->
     assert sorted(t.gb for t in sends) == pytest.approx([1.0, expansion])
 
 
-def test_the_cheaper_durable_receive_is_taken() -> None:
+def test_the_cheapest_durable_receive_is_taken() -> None:
     assert durable_stage(COSTS) == "splice_write"
-    assert durable_stage({**COSTS, "splice_write": 0.9}) == "recv_write"
+    assert durable_stage({**COSTS, "direct_write": 0.4}) == "direct_write"
+    assert durable_stage({**COSTS, "splice_write": 0.9, "direct_write": 0.9}) == "recv_write"
     assert durable_stage({"recv_write": 0.7}) == "recv_write"  # splice unavailable
 
 
