@@ -13,7 +13,7 @@ that small, direct IO measured no cheaper (a waited-for device write per file, t
 and the fsync). A file system that refuses ``O_DIRECT`` (tmpfs on older kernels) gets the same
 writes, buffered.
 
-Blocking: call from a thread. Buffers come from a small pool, so their pages stay resident.
+Blocking: call from a thread. Buffers come from a bounded pool (``MAX_BUFFERS``).
 """
 
 from __future__ import annotations
@@ -33,27 +33,44 @@ from collections.abc import Iterable
 
 ALIGN = 4096
 BUFFER_BYTES = 1024 * 1024
-POOL_BUFFERS = 32  # kept for reuse; more writers at once allocate (and free) their own
+# Aligned buffers per process (64 MiB): a file that finds none free (more shards being written
+# at once than that) goes through the page cache in SMALL_BYTES writes, so memory stays bounded
+# however many uploads run (100 at once in the embedded server: 1200 shards).
+MAX_BUFFERS = 64
+SMALL_BYTES = 64 * 1024
 WAKE_BYTES = 256 * 1024  # SO_RCVLOWAT: poll wakes once this much is buffered (or at the end)
 TRICKLE_MS = 1000  # how often a stream below WAKE_BYTES is looked at anyway
 
-_pool: list[mmap.mmap] = []
-_pool_lock = threading.Lock()
+
+class _Buffers:
+    """Page-aligned buffers, allocated up to ``MAX_BUFFERS`` and reused (their pages stay
+    resident)."""
+
+    def __init__(self) -> None:
+        self._free: list[mmap.mmap] = []
+        self._allocated = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> mmap.mmap | None:
+        with self._lock:
+            if self._free:
+                return self._free.pop()
+            if self._allocated >= MAX_BUFFERS:
+                return None
+            self._allocated += 1
+        return mmap.mmap(-1, BUFFER_BYTES)  # anonymous: page-aligned
+
+    def give(self, buffer: mmap.mmap, reuse: bool) -> None:
+        """Back to the pool; or, if ``reuse`` is false (someone may still be filling it),
+        forgotten (freed once its last user lets go) and replaceable by a new one."""
+        with self._lock:
+            if reuse:
+                self._free.append(buffer)
+            else:
+                self._allocated -= 1
 
 
-def _take_buffer() -> mmap.mmap:
-    with _pool_lock:
-        if _pool:
-            return _pool.pop()
-    return mmap.mmap(-1, BUFFER_BYTES)  # anonymous: page-aligned
-
-
-def _give_buffer(buffer: mmap.mmap) -> None:
-    with _pool_lock:
-        if len(_pool) < POOL_BUFFERS:
-            _pool.append(buffer)
-            return
-    buffer.close()
+_buffers = _Buffers()
 
 
 class DirectFile:
@@ -65,8 +82,13 @@ class DirectFile:
         self._fd = os.open(path, flags, 0o644)
         self.direct = False  # set with the first whole buffer, if the file system allows
         self._may_go_direct = True
-        self._buffer: mmap.mmap | None = _take_buffer()
-        self._view = memoryview(self._buffer)
+        self._buffer = _buffers.take()
+        if self._buffer is None:  # all in use: through the page cache, in small writes
+            self._may_go_direct = False
+            self._view = memoryview(bytearray(SMALL_BYTES))
+        else:
+            self._view = memoryview(self._buffer)
+        self._capacity = len(self._view)
         self._filled = 0
         self.size = 0  # bytes accepted so far
 
@@ -74,12 +96,12 @@ class DirectFile:
         for piece in pieces:
             data = memoryview(piece).cast("B")
             while data:
-                n = min(len(data), BUFFER_BYTES - self._filled)
+                n = min(len(data), self._capacity - self._filled)
                 self._view[self._filled : self._filled + n] = data[:n]
                 self._filled += n
                 self.size += n
                 data = data[n:]
-                if self._filled == BUFFER_BYTES:
+                if self._filled == self._capacity:
                     self._go_direct()
                     self._write_all(self._fd, self._view)
                     self._filled = 0
@@ -113,7 +135,7 @@ class DirectFile:
                     if time.monotonic() > deadline:
                         raise TimeoutError(f"no data for {idle_s} s")
                     continue
-                room = min(BUFFER_BYTES - self._filled, count - moved)
+                room = min(self._capacity - self._filled, count - moved)
                 try:
                     n = sock.recv_into(view[self._filled :], room, socket.MSG_DONTWAIT)
                 except BlockingIOError:
@@ -123,7 +145,7 @@ class DirectFile:
                 self._filled += n
                 self.size += n
                 moved += n
-                if self._filled == BUFFER_BYTES:
+                if self._filled == self._capacity:
                     self._go_direct()
                     self._write_all(file_fd, view)
                     self._filled = 0
@@ -155,11 +177,10 @@ class DirectFile:
         fd, self._fd = self._fd, -1
         if fd >= 0:
             os.close(fd)
+        self._view.release()
         buffer, self._buffer = self._buffer, None
         if buffer is not None:
-            self._view.release()
-            if reuse:
-                _give_buffer(buffer)
+            _buffers.give(buffer, reuse)
 
     def _go_direct(self) -> None:
         """Before the first whole buffer is written: from here on, around the page cache."""

@@ -108,7 +108,13 @@ def tcp_pair() -> tuple[socket.socket, socket.socket]:
     return a, b
 
 
-def test_receive_takes_exactly_count_and_stops_at_eof(tmp_path: Path) -> None:
+@pytest.mark.parametrize("aligned_buffers", [direct_file.MAX_BUFFERS, 0])
+def test_receive_takes_exactly_count_and_stops_at_eof(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aligned_buffers: int
+) -> None:
+    # With no aligned buffer to be had, the file goes through the page cache in small writes.
+    monkeypatch.setattr(direct_file, "_buffers", direct_file._Buffers())
+    monkeypatch.setattr(direct_file, "MAX_BUFFERS", aligned_buffers)
     data = os.urandom(3 * MIB + 1)
     a, b = tcp_pair()
     target = tmp_path / "out"
