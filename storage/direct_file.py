@@ -102,7 +102,7 @@ class DirectFile:
                 self.size += n
                 data = data[n:]
                 if self._filled == self._capacity:
-                    self._go_direct()
+                    self._go_direct(self._fd)
                     self._write_all(self._fd, self._view)
                     self._filled = 0
 
@@ -116,44 +116,46 @@ class DirectFile:
         The socket may be non-blocking (it belongs to an event loop): readiness is waited for
         with poll(2), waking for ``WAKE_BYTES`` at a time so that a hundred trickling uploads
         do not cost a wake-up per few KiB each."""
-        sock = socket.socket(fileno=sock_fd)
-        file_fd = os.dup(self._fd)
+        with socket.socket(fileno=sock_fd) as sock:  # closed (with sock_fd) whatever happens
+            file_fd = os.dup(self._fd)
+            try:
+                return self._receive(sock, file_fd, count, idle_s)
+            finally:
+                os.close(file_fd)
+
+    def _receive(self, sock: socket.socket, file_fd: int, count: int, idle_s: float) -> int:
         view = self._view[:]  # still valid if ``close`` releases the buffer's view meanwhile
-        try:
-            poller = select.poll()
-            poller.register(sock_fd, select.POLLIN)
-            moved = 0
-            lowat = 0
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        moved = 0
+        lowat = 0
+        deadline = time.monotonic() + idle_s
+        while moved < count:
+            want = min(WAKE_BYTES, count - moved)
+            if want != lowat:
+                lowat = want
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, lowat)
+            if not poller.poll(TRICKLE_MS) and not _buffered(sock.fileno()):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"no data for {idle_s} s")
+                continue
+            room = min(self._capacity - self._filled, count - moved)
+            try:
+                n = sock.recv_into(view[self._filled :], room, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                continue  # woken without data (a spurious wake-up)
+            if n == 0:
+                break  # the peer closed the connection
+            self._filled += n
+            self.size += n
+            moved += n
+            if self._filled == self._capacity:
+                self._go_direct(file_fd)  # this thread's own descriptor, like the write
+                self._write_all(file_fd, view)
+                self._filled = 0
             deadline = time.monotonic() + idle_s
-            while moved < count:
-                want = min(WAKE_BYTES, count - moved)
-                if want != lowat:
-                    lowat = want
-                    with contextlib.suppress(OSError):
-                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, lowat)
-                if not poller.poll(TRICKLE_MS) and not _buffered(sock_fd):
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(f"no data for {idle_s} s")
-                    continue
-                room = min(self._capacity - self._filled, count - moved)
-                try:
-                    n = sock.recv_into(view[self._filled :], room, socket.MSG_DONTWAIT)
-                except BlockingIOError:
-                    continue  # woken without data (a spurious wake-up)
-                if n == 0:
-                    break  # the peer closed the connection
-                self._filled += n
-                self.size += n
-                moved += n
-                if self._filled == self._capacity:
-                    self._go_direct()
-                    self._write_all(file_fd, view)
-                    self._filled = 0
-                deadline = time.monotonic() + idle_s
-            return moved
-        finally:
-            sock.close()
-            os.close(file_fd)
+        return moved
 
     def finish(self) -> None:
         """Write what is buffered, fsync and close."""
@@ -163,7 +165,7 @@ class DirectFile:
                 self._write_all(self._fd, self._view[:whole])
             if whole < self._filled:
                 if self.direct:  # the tail is not a whole block: through the page cache
-                    self._set_direct(False)
+                    _set_direct(self._fd, False)
                 self._write_all(self._fd, self._view[whole : self._filled])
             self._filled = 0
             os.fsync(self._fd)
@@ -182,27 +184,28 @@ class DirectFile:
         if buffer is not None:
             _buffers.give(buffer, reuse)
 
-    def _go_direct(self) -> None:
+    def _go_direct(self, fd: int) -> None:
         """Before the first whole buffer is written: from here on, around the page cache."""
         if self._may_go_direct and not self.direct:
             self._may_go_direct = False
             try:
-                self._set_direct(True)
+                _set_direct(fd, True)
             except OSError as exc:
                 if exc.errno != errno.EINVAL:
                     raise
                 return  # this file system takes no O_DIRECT: stay buffered
             self.direct = True
 
-    def _set_direct(self, on: bool) -> None:
-        flags = fcntl.fcntl(self._fd, fcntl.F_GETFL)
-        flags = flags | os.O_DIRECT if on else flags & ~os.O_DIRECT
-        fcntl.fcntl(self._fd, fcntl.F_SETFL, flags)
-
     @staticmethod
     def _write_all(fd: int, data: memoryview) -> None:
         while data:
             data = data[os.write(fd, data) :]
+
+
+def _set_direct(fd: int, on: bool) -> None:
+    """Turn ``O_DIRECT`` on or off for the open file (its duplicates share the flag)."""
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_DIRECT if on else flags & ~os.O_DIRECT)
 
 
 def _buffered(sock_fd: int) -> int:

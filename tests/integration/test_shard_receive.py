@@ -165,3 +165,29 @@ def test_receive_takes_a_trickle_below_the_wake_up_mark(tmp_path: Path) -> None:
     sender.join()
     assert moved == 3000
     assert (tmp_path / "out").read_bytes() == b"".join(bits)
+
+
+def test_close_during_receive_ends_it_and_frees_nothing_in_use(tmp_path: Path) -> None:
+    # An aborted shard (the gateway went away) is closed while its receiving thread may still
+    # be filling the buffer: the thread keeps its own descriptors and view, and ends.
+    a, b = tcp_pair()
+    f = DirectFile(str(tmp_path / "out"))
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(f.receive(os.dup(b.fileno()), 4 * MIB, idle_s=5))
+        except OSError as exc:  # a DriveError upstream
+            outcome.append(exc)
+
+    receiver = threading.Thread(target=run)
+    receiver.start()
+    a.sendall(os.urandom(300_000))
+    time.sleep(0.2)
+    f.close()
+    a.sendall(os.urandom(2 * MIB))  # fills and writes a whole buffer after the close
+    a.close()
+    receiver.join(timeout=10)
+    b.close()
+    assert not receiver.is_alive()
+    assert outcome  # returned (the peer closed) or failed on its own descriptor, no crash
