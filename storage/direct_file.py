@@ -10,8 +10,8 @@ and the file offset aligned) and written a whole buffer at a time; the unaligned
 through the page cache once ``O_DIRECT`` is turned off, then the file is fsync'd. A file that
 never fills a buffer (a 1 MiB object's shard) is written through the page cache: for a write
 that small, direct IO measured no cheaper (a waited-for device write per file, then the tail
-and the fsync). A file system that refuses ``O_DIRECT`` (tmpfs on older kernels) gets the same
-writes, buffered.
+and the fsync). A file system that refuses ``O_DIRECT`` (tmpfs on older kernels), or then its writes, gets
+the same writes, buffered.
 
 Blocking: call from a thread. Buffers come from a bounded pool (``MAX_BUFFERS``).
 """
@@ -190,16 +190,23 @@ class DirectFile:
             self._may_go_direct = False
             try:
                 _set_direct(fd, True)
-            except OSError as exc:
-                if exc.errno != errno.EINVAL:
-                    raise
-                return  # this file system takes no O_DIRECT: stay buffered
+            except OSError:
+                return  # this file system takes no O_DIRECT (EINVAL): stay buffered
             self.direct = True
 
-    @staticmethod
-    def _write_all(fd: int, data: memoryview) -> None:
+    def _write_all(self, fd: int, data: memoryview) -> None:
         while data:
-            data = data[os.write(fd, data) :]
+            try:
+                n = os.write(fd, data)
+            except OSError as exc:
+                if not self.direct or exc.errno != errno.EINVAL:
+                    raise
+                # O_DIRECT was taken but these writes are refused (an alignment this file
+                # system does not accept): buffered from here on, nothing written twice.
+                _set_direct(fd, False)
+                self.direct = False
+                continue
+            data = data[n:]
 
 
 def _set_direct(fd: int, on: bool) -> None:

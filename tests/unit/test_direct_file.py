@@ -117,3 +117,22 @@ def test_past_the_buffer_budget_files_go_through_the_page_cache(
     third.close()
     assert (tmp_path / "first").read_bytes() == data
     assert (tmp_path / "second").read_bytes() == data
+
+
+def test_direct_writes_refused_after_all_fall_back_without_writing_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_write = os.write
+
+    def refuse_direct_writes(fd: int, data: Any) -> int:
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
+            raise OSError(errno.EINVAL, "alignment refused")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", refuse_direct_writes)
+    data = os.urandom(2 * BUFFER_BYTES + 777)
+    f = DirectFile(str(tmp_path / "shard"))
+    f.write([data[: BUFFER_BYTES + 5], data[BUFFER_BYTES + 5 :]])
+    assert not f.direct and not o_direct(f)
+    f.finish()
+    assert (tmp_path / "shard").read_bytes() == data
