@@ -10,8 +10,8 @@ and the file offset aligned) and written a whole buffer at a time; the unaligned
 through the page cache once ``O_DIRECT`` is turned off, then the file is fsync'd. A file that
 never fills a buffer (a 1 MiB object's shard) is written through the page cache: for a write
 that small, direct IO measured no cheaper (a waited-for device write per file, then the tail
-and the fsync). A file system that refuses ``O_DIRECT`` (tmpfs on older kernels), or then its writes, gets
-the same writes, buffered.
+and the fsync). A file system that refuses ``O_DIRECT`` (tmpfs on older kernels), or then
+its writes, gets the same writes, buffered.
 
 Blocking: call from a thread. Buffers come from a bounded pool (``MAX_BUFFERS``).
 """
