@@ -74,8 +74,11 @@ _buffers = _Buffers()
 
 
 class DirectFile:
-    """Appends to a new file; ``finish`` makes it durable. Not thread-safe: one writer at a
-    time (``receive`` runs in a thread of its own, but never alongside another call)."""
+    """Appends to a new file; ``finish`` makes it durable. One writer at a time. ``close``
+    (an abort) may come from another thread while a ``write`` runs: it waits for that write
+    (a lock), so no descriptor is closed under it and no pooled buffer is handed on while in
+    use. A ``receive`` is not waited for (it may wait on its socket for long): it works on its
+    own descriptor and view, and its buffer is not reused after an abort."""
 
     def __init__(self, path: str) -> None:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
@@ -91,8 +94,15 @@ class DirectFile:
         self._capacity = len(self._view)
         self._filled = 0
         self.size = 0  # bytes accepted so far
+        self._lock = threading.Lock()
 
     def write(self, pieces: Iterable[bytes | memoryview]) -> None:
+        with self._lock:
+            if self._fd < 0:
+                raise ValueError("shard file closed")
+            self._write(pieces)
+
+    def _write(self, pieces: Iterable[bytes | memoryview]) -> None:
         for piece in pieces:
             data = memoryview(piece).cast("B")
             while data:
@@ -131,6 +141,8 @@ class DirectFile:
         lowat = 0
         deadline = time.monotonic() + idle_s
         while moved < count:
+            if self._fd < 0:  # closed meanwhile (aborted): nothing more to take
+                raise ValueError("shard file closed")
             want = min(WAKE_BYTES, count - moved)
             if want != lowat:
                 lowat = want
@@ -159,27 +171,38 @@ class DirectFile:
 
     def finish(self) -> None:
         """Write what is buffered, fsync and close."""
-        try:
-            whole = self._filled - self._filled % ALIGN
-            if whole:
-                self._write_all(self._fd, self._view[:whole])
-            if whole < self._filled:
-                if self.direct:  # the tail is not a whole block: through the page cache
-                    _set_direct(self._fd, False)
-                self._write_all(self._fd, self._view[whole : self._filled])
-            self._filled = 0
-            os.fsync(self._fd)
-        finally:
-            self.close(reuse=True)
+        with self._lock:
+            if self._fd < 0:
+                raise ValueError("shard file closed")
+            try:
+                self._finish()
+            finally:
+                self._close(reuse=True)
 
-    def close(self, reuse: bool = False) -> None:
-        """Close without syncing (an aborted shard: the caller removes the file). The buffer
-        goes back to the pool only from ``finish``: after an abort a ``receive`` may still be
-        filling it."""
+    def _finish(self) -> None:
+        whole = self._filled - self._filled % ALIGN
+        if whole:
+            self._write_all(self._fd, self._view[:whole])
+        if whole < self._filled:
+            if self.direct:  # the tail is not a whole block: through the page cache
+                _set_direct(self._fd, False)
+            self._write_all(self._fd, self._view[whole : self._filled])
+        self._filled = 0
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        """Close without syncing (an aborted shard: the caller removes the file)."""
+        with self._lock:
+            self._close(reuse=False)
+
+    def _close(self, reuse: bool) -> None:
+        """The buffer goes back to the pool only from ``finish``: after an abort a
+        ``receive`` may still be filling it."""
         fd, self._fd = self._fd, -1
         if fd >= 0:
             os.close(fd)
-        self._view.release()
+        self._view = memoryview(b"")
+        self._capacity = self._filled = 0
         buffer, self._buffer = self._buffer, None
         if buffer is not None:
             _buffers.give(buffer, reuse)

@@ -177,7 +177,7 @@ def test_close_during_receive_ends_it_and_frees_nothing_in_use(tmp_path: Path) -
     def run() -> None:
         try:
             outcome.append(f.receive(os.dup(b.fileno()), 4 * MIB, idle_s=5))
-        except OSError as exc:  # a DriveError upstream
+        except (OSError, ValueError) as exc:  # LocalShardWriter makes either a DriveError
             outcome.append(exc)
 
     receiver = threading.Thread(target=run)
@@ -190,4 +190,4 @@ def test_close_during_receive_ends_it_and_frees_nothing_in_use(tmp_path: Path) -
     receiver.join(timeout=10)
     b.close()
     assert not receiver.is_alive()
-    assert outcome  # returned (the peer closed) or failed on its own descriptor, no crash
+    assert outcome  # ended: returned, or failed on its own descriptor or on the closed file

@@ -136,3 +136,15 @@ def test_direct_writes_refused_after_all_fall_back_without_writing_twice(
     assert not f.direct and not o_direct(f)
     f.finish()
     assert (tmp_path / "shard").read_bytes() == data
+
+
+def test_a_closed_file_takes_no_more_bytes(tmp_path: Path) -> None:
+    # An aborted shard's late writes must fail, never land in a buffer another file now uses.
+    f = DirectFile(str(tmp_path / "shard"))
+    f.write([b"x" * 10])
+    f.close()
+    with pytest.raises(ValueError, match="closed"):
+        f.write([b"late"])
+    with pytest.raises(ValueError, match="closed"):
+        f.finish()
+    f.close()  # twice is harmless
