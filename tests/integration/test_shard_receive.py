@@ -183,7 +183,7 @@ def test_close_during_receive_ends_it_and_frees_nothing_in_use(tmp_path: Path) -
     receiver = threading.Thread(target=run)
     receiver.start()
     a.sendall(os.urandom(300_000))
-    time.sleep(0.2)
+    time.sleep(0.2)  # likely mid-receive by then; the outcome holds either way (no timing asserted)
     f.close()
     a.sendall(os.urandom(2 * MIB))  # fills and writes a whole buffer after the close
     a.close()
