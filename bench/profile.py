@@ -40,10 +40,16 @@ LOOP = "event loop (uvloop C)"
 THREADS = "thread-pool hand-off (wake-ups)"
 OTHER = "other (Python glue)"
 STAGES = (HTTP, CHECKSUMS, ENCODE, FRAMING, TRANSPORT, DISK, LOOP, THREADS, OTHER)
-# A thread inside fsync (or SQLite's commit, which fsyncs) is in uninterruptible disk wait, which
-# py-spy counts as active. Those samples are reported but not charged CPU.
-SYNC_WAIT = "fsync/commit (disk wait, not CPU)"
-_SYNC_LEAVES = ("fsync", ".flush (storage/local_drive.py", "Index._commit (storage/index.py")
+# A thread inside fsync (or SQLite's commit, which fsyncs) is in uninterruptible disk wait, and
+# one polling a socket for a shard body sleeps; py-spy counts both as active. Those samples are
+# reported but not charged CPU.
+SYNC_WAIT = "fsync/commit/socket waits (not CPU)"
+_SYNC_LEAVES = (
+    "fsync",
+    "DirectFile._finish (storage/direct_file.py",
+    "_wait_for_data (storage/direct_file.py",
+    "Index._commit (storage/index.py",
+)
 
 # Innermost-first: the first frame (from the leaf up) containing one of these names its stage.
 _COMPUTE: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -54,6 +60,7 @@ _COMPUTE: tuple[tuple[str, tuple[str, ...]], ...] = (
         DISK,
         (
             "(storage/local_drive.py",
+            "(storage/direct_file.py",
             "(storage/index.py",
             "(sqlite3",
             "_fsync_dir",
@@ -94,7 +101,7 @@ def attribute(stack: Sequence[str], kind: str) -> str:
     'other (Python glue)'
     >>> attribute(["_worker (concurrent/futures/thread.py:83)",
     ...            "_fsync_dir (storage/local_drive.py:48)"], "node")
-    'fsync/commit (disk wait, not CPU)'
+    'fsync/commit/socket waits (not CPU)'
     """
     if stack and any(n in stack[-1] for n in _SYNC_LEAVES):
         return SYNC_WAIT
