@@ -381,10 +381,11 @@ class RemoteShardWriter:
     """Streams one shard to the node in a single PUT; ``finish`` ends the body and waits for
     the node's fsync. Writes block (bounded queue) while the node is slower than the encoder.
 
-    Each ``write`` goes out as one piece (its pieces joined): aiohttp sends every piece with
-    a write call of its own, so a 16-byte frame hash sent alone costs as much as its payload.
-    With ``size_bytes`` known the body has a Content-Length (no chunked framing, and the node
-    can tell a complete shard from a cut-off one); writing more or fewer bytes is a DriveError.
+    A ``write``'s pieces go out as they are, each in a write call of aiohttp's: a frame's
+    16-byte hash costs a send of its own, less than the copy of its payload that joining the
+    two would cost. With ``size_bytes`` known the body has a Content-Length (no chunked
+    framing, and the node can tell a complete shard from a cut-off one); writing more or
+    fewer bytes is a DriveError.
     """
 
     def __init__(self, drive: RemoteDrive, data_id: str, size_bytes: int | None = None) -> None:
@@ -392,18 +393,19 @@ class RemoteShardWriter:
         self._data_id = data_id
         self._size_bytes = size_bytes
         self._written = 0
-        # One block waiting while aiohttp sends the previous one: with 4 MiB blocks that is
-        # ~1 MiB per shard stream, ~12 MiB per upload (EC 8+4).
+        # One block's pieces waiting while aiohttp sends the previous one: with 4 MiB blocks
+        # that is ~1 MiB per shard stream, ~12 MiB per upload (EC 8+4).
         self._queue: asyncio.Queue[object] = asyncio.Queue(maxsize=1)
         self._task = asyncio.create_task(self._send())
 
     async def _body(self) -> AsyncIterator[bytes | memoryview]:
         while True:
-            piece = await self._queue.get()
-            if piece is _END:
+            pieces = await self._queue.get()
+            if pieces is _END:
                 return
-            assert isinstance(piece, bytes | memoryview)
-            yield piece
+            assert isinstance(pieces, tuple)
+            for piece in pieces:
+                yield piece
 
     async def _send(self) -> None:
         path = self._drive.path("shard", self._data_id)
@@ -417,17 +419,17 @@ class RemoteShardWriter:
             await self._drive.check(resp)
 
     async def write(self, pieces: Sequence[bytes | memoryview]) -> None:
-        piece = pieces[0] if len(pieces) == 1 else b"".join(pieces)
-        self._written += len(piece)
+        queued = tuple(pieces)
+        self._written += sum(map(len, queued))
         if self._size_bytes is not None and self._written > self._size_bytes:
             raise DriveError(f"{self._drive.name}: shard longer than {self._size_bytes} bytes")
         if self._task.done():
             await self._failed()
         if not self._queue.full():
-            self._queue.put_nowait(piece)  # the sender keeps up: no deadline to arm
+            self._queue.put_nowait(queued)  # the sender keeps up: no deadline to arm
             return
         try:
-            await self._drive.client.bounded(self._drive.base, self._queue.put(piece))
+            await self._drive.client.bounded(self._drive.base, self._queue.put(queued))
         except TimeoutError:
             raise DriveError(f"{self._drive.name}: shard write timed out") from None
 

@@ -32,8 +32,11 @@ INLINE_ENCODE_BYTES = 64 * 1024  # ... and encoded there (a thread hop costs mor
 
 @dataclass(frozen=True, slots=True)
 class EncodedBlock:
-    """One block's framed shards by shard index, each as the pieces to write: (hash, payload),
-    or the two joined into one buffer (``encode_block(join=True)``)."""
+    """One block's framed shards by shard index, each as the pieces to write: (hash, payload).
+
+    The pieces are written as they are, never joined: joining copies the payload, which cost
+    a node-bound upload more (a 4 MiB block: 1.5 x 4 MiB copied) than sending the 16-byte
+    hash in a write of its own (docs/benchmarks.md, "Frames sent as pieces")."""
 
     shards: list[list[bytes]]
 
@@ -43,20 +46,14 @@ def encode_block(
     block: bytes | bytearray | memoryview,
     block_index: int,
     body: UploadBody,
-    join: bool = False,
 ) -> EncodedBlock:
-    """Hash the block into the body's digests, encode it, frame every shard. Runs in a thread.
-
-    ``join`` is for network writers: each piece they send costs an HTTP write, so a 16-byte
-    hash sent alone costs as much as its payload; the copy that joins them is made here, off
-    the event loop. Local files take the pieces as they are (no copy).
-    """
+    """Hash the block into the body's digests, encode it, frame every shard. Runs in a thread."""
     body.update(block)
     shards = codec.encode(bytes(block) if isinstance(block, bytearray) else block)
     framed = []
     for i, payload in enumerate(shards):
         digest = framing.frame_hash(payload, shard_index=i, block_index=block_index)
-        framed.append([digest + payload] if join else [digest, payload])
+        framed.append([digest, payload])
     return EncodedBlock(shards=framed)
 
 
@@ -279,9 +276,7 @@ async def write_part(
                     )
                     await writers.drop(failures)
                 else:
-                    encoded = await asyncio.to_thread(
-                        encode_block, codec, block, block_index, body, True
-                    )
+                    encoded = await asyncio.to_thread(encode_block, codec, block, block_index, body)
                     if writing is not None:
                         await writing
                     writing = asyncio.create_task(writers.write_block(encoded))
