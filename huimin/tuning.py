@@ -8,16 +8,29 @@ import gc
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
+# Freed heap memory a process keeps for reuse instead of returning it to the kernel.
+RETAIN_FREED_BYTES = 1 << 30
 # Allocations (net of frees) between young-generation collections; CPython's default is 700.
 GC_YOUNG_THRESHOLD = 20_000
 
 
 def tune_malloc(block_size_bytes: int) -> bool:
-    """Keep codec-sized buffers on the heap instead of fresh mmaps.
+    """Keep block-sized buffers on the heap, and keep the heap once it has grown.
 
-    With glibc's defaults every 1 MiB ISA-L encode page-faults ~3 MB of new memory and runs at
-    ~500 MB/s instead of ~5,900 MB/s (measured here). Both thresholds must move together: mmap
-    at >= 2x the block size, trim at >= 4x that. Returns False where mallopt is unavailable.
+    - **mmap threshold** max(8 MiB, 2x the block size): with glibc's defaults every 1 MiB
+      ISA-L encode page-faults ~3 MB of new memory and runs at ~500 MB/s instead of ~5,900
+      MB/s (measured here).
+    - **trim threshold** ``RETAIN_FREED_BYTES`` (1 GiB): a loaded gateway frees and allocates
+      hundreds of MB of blocks a second (request bodies, fragments). At a trim threshold of
+      32 MiB glibc gave the freed top of the heap back to the kernel over and over, and every
+      page was faulted in again: 110,000-165,000 page faults per GiB uploaded and ~15% of the
+      gateway's CPU on 64 MiB PUTs (docs/benchmarks.md, "Freed memory kept"). Now a process
+      returns freed memory only above 1 GiB of it.
+    - **one arena**: threads allocate from the main heap too, so what a process keeps is at
+      most its own peak (per-thread arenas would each keep theirs).
+
+    Returns False where mallopt is unavailable (not glibc): nothing is changed then.
     """
     name = ctypes.util.find_library("c")
     if name is None:
@@ -27,7 +40,8 @@ def tune_malloc(block_size_bytes: int) -> bool:
         return False
     mmap_threshold = max(8 << 20, 2 * block_size_bytes)
     libc.mallopt(_M_MMAP_THRESHOLD, mmap_threshold)
-    libc.mallopt(_M_TRIM_THRESHOLD, 4 * mmap_threshold)
+    libc.mallopt(_M_TRIM_THRESHOLD, max(RETAIN_FREED_BYTES, 4 * mmap_threshold))
+    libc.mallopt(_M_ARENA_MAX, 1)
     return True
 
 
