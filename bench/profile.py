@@ -55,7 +55,7 @@ _SYNC_LEAVES = (
 _COMPUTE: tuple[tuple[str, tuple[str, ...]], ...] = (
     (CHECKSUMS, ("RequestBody.update (gateway/body.py", "(gateway/checksums.py", "(hashlib")),
     (FRAMING, ("(erasure/framing.py", "(xxhash")),
-    (ENCODE, ("(erasure/codec.py", "(pyeclib/", "(zfec")),
+    (ENCODE, ("(erasure/codec.py", "(erasure/isal_direct.py", "(pyeclib/", "(zfec")),
     (
         DISK,
         (

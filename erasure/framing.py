@@ -42,6 +42,7 @@ __all__ = [
     "BitrotError",
     "ShardFormatError",
     "frame_hash",
+    "frame_hash_split",
     "parse_shard_header",
     "shard_header",
     "shard_headers",
@@ -159,6 +160,23 @@ def frame_hash(payload: bytes | memoryview, *, shard_index: int, block_index: in
     False
     """
     return xxhash.xxh3_128_digest(payload, _position_seed(shard_index, block_index))
+
+
+def frame_hash_split(
+    head: bytes, rest: bytes | memoryview, *, shard_index: int, block_index: int
+) -> bytes:
+    """``frame_hash(head + rest, ...)`` without joining them.
+
+    >>> frame_hash_split(b"ab", b"c", shard_index=0, block_index=0) == frame_hash(
+    ...     b"abc", shard_index=0, block_index=0)
+    True
+    """
+    if not head:
+        return frame_hash(rest, shard_index=shard_index, block_index=block_index)
+    digest = xxhash.xxh3_128(seed=_position_seed(shard_index, block_index))
+    digest.update(head)
+    digest.update(rest)
+    return digest.digest()
 
 
 def verify_block(framed: bytes | memoryview, *, shard_index: int, block_index: int) -> memoryview:

@@ -32,13 +32,15 @@ INLINE_ENCODE_BYTES = 64 * 1024  # ... and encoded there (a thread hop costs mor
 
 @dataclass(frozen=True, slots=True)
 class EncodedBlock:
-    """One block's framed shards by shard index, each as the pieces to write: (hash, payload).
+    """One block's framed shards by shard index, each as the pieces to write: the frame's
+    hash joined with the payload's head (a fragment header: 96 bytes), then the rest of the
+    payload, which may be a view of the block itself (``Codec.encode_split``).
 
     The pieces are written as they are, never joined: joining copies the payload, which cost
-    a node-bound upload more (a 4 MiB block: 1.5 x 4 MiB copied) than sending the 16-byte
-    hash in a write of its own (docs/benchmarks.md, "Frames sent as pieces")."""
+    a node-bound upload more (a 4 MiB block: 1.5 x 4 MiB copied) than sending the hash and
+    header in a write of their own (docs/benchmarks.md, "Frames sent as pieces")."""
 
-    shards: list[list[bytes]]
+    shards: list[list[bytes | memoryview]]
 
 
 def encode_block(
@@ -49,11 +51,11 @@ def encode_block(
 ) -> EncodedBlock:
     """Hash the block into the body's digests, encode it, frame every shard. Runs in a thread."""
     body.update(block)
-    shards = codec.encode(bytes(block) if isinstance(block, bytearray) else block)
-    framed = []
-    for i, payload in enumerate(shards):
-        digest = framing.frame_hash(payload, shard_index=i, block_index=block_index)
-        framed.append([digest, payload])
+    shards = codec.encode_split(bytes(block) if isinstance(block, bytearray) else block)
+    framed: list[list[bytes | memoryview]] = []
+    for i, (head, rest) in enumerate(shards):
+        digest = framing.frame_hash_split(head, rest, shard_index=i, block_index=block_index)
+        framed.append([digest + head, rest])
     return EncodedBlock(shards=framed)
 
 
@@ -90,10 +92,10 @@ class ShardWriters:
         headers = framing.shard_headers(self.layout)
         await self._write_all(lambda p: [headers[self.oset.shard_of(p)]])
 
-    def pieces(self, encoded: EncodedBlock) -> Callable[[int], list[bytes]]:
+    def pieces(self, encoded: EncodedBlock) -> Callable[[int], list[bytes | memoryview]]:
         """Drive position -> the framed pieces of its shard of ``encoded``."""
 
-        def at(position: int) -> list[bytes]:
+        def at(position: int) -> list[bytes | memoryview]:
             return encoded.shards[self.oset.shard_of(position)]
 
         return at
@@ -107,7 +109,7 @@ class ShardWriters:
         return all(w is None or hasattr(w, "write_blocking") for w in self.writers)
 
     def write_local_now(
-        self, pieces_for: Callable[[int], list[bytes]]
+        self, pieces_for: Callable[[int], list[bytes | memoryview]]
     ) -> list[tuple[int, DriveError]]:
         """Write every live local shard from this (worker) thread; the failures."""
         failed = []
@@ -129,7 +131,7 @@ class ShardWriters:
                 await _quietly(writer.abort())
         self._check()
 
-    async def _write_all(self, pieces_for: Callable[[int], list[bytes]]) -> None:
+    async def _write_all(self, pieces_for: Callable[[int], list[bytes | memoryview]]) -> None:
         """Write every live shard; local shards in one thread hop instead of one per drive."""
 
         async def one(p: int, w: ShardWriter) -> list[tuple[int, DriveError]]:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from erasure.codec import CODECS, DecodeError, get_codec
 from erasure.constants import SHARD_HEADER_BYTES
-from erasure.framing import BitrotError, frame_hash, verify_block
+from erasure.framing import BitrotError, frame_hash, frame_hash_split, verify_block
 from erasure.layout import Layout
 
 CODEC_SETTINGS = settings(max_examples=400, deadline=None)
@@ -69,6 +69,48 @@ def test_data_pieces_are_the_block_without_a_copy(
     assert pieces is not None
     assert b"".join(pieces) == block
     assert all(p.obj is shards[i] for i, p in enumerate(pieces))  # views, not copies
+
+
+@pytest.mark.parametrize("name", CODECS)
+@CODEC_SETTINGS
+@given(
+    k=st.integers(1, 10),
+    m=st.integers(1, 4),
+    chunk=st.integers(1, 9000),
+    extra=st.integers(0, 9),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_encode_split_is_encode_without_copying_data_shards(
+    name: str, k: int, m: int, chunk: int, extra: int, seed: int
+) -> None:
+    """Each (head, rest) joins to ``encode``'s payload; where isal encodes in place (a block
+    of bytes in k equal chunks), the data shards' rests are views of the block itself."""
+    codec = get_codec(name, k, m)
+    block = _block(k * chunk + extra % k, seed)
+    split = codec.encode_split(block)
+    assert [head + bytes(rest) for head, rest in split] == codec.encode(block)
+    assert [head + bytes(rest) for head, rest in codec.encode_split(memoryview(block))] == (
+        codec.encode(block)
+    )
+    if name == "isal" and len(block) % k == 0:
+        for i, (_, rest) in enumerate(split[:k]):
+            assert isinstance(rest, memoryview) and rest.obj is block
+            assert rest == block[i * chunk : (i + 1) * chunk]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    head=st.binary(max_size=100),
+    rest=st.binary(max_size=3000),
+    shard=st.integers(0, 255),
+    block=st.integers(0, 2**48 - 1),
+)
+def test_frame_hash_split_is_the_hash_of_the_joined_payload(
+    head: bytes, rest: bytes, shard: int, block: int
+) -> None:
+    assert frame_hash_split(
+        head, memoryview(rest), shard_index=shard, block_index=block
+    ) == frame_hash(head + rest, shard_index=shard, block_index=block)
 
 
 @pytest.mark.parametrize("name", CODECS)
