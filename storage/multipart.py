@@ -138,6 +138,7 @@ class ErasureMultipart:
         layout = Layout(upload.codec, upload.k, upload.m, upload.block_size)
         data_id = new_id()
         staged = await write_part(oset, layout, body, size, data_id, self.objects.write_quorum, -1)
+        committed = [False] * len(oset.drives)  # staged shards now in place, nothing to discard
         try:
             digest = await body.finish()
             now = self.objects.clock()
@@ -156,6 +157,7 @@ class ErasureMultipart:
                     checksums=dict(digest.checksums),
                 )
                 await oset.drives[position].commit_part(part)
+                committed[position] = True
 
             results = await asyncio.gather(
                 *(commit(p) for p in range(len(oset.drives))), return_exceptions=True
@@ -165,7 +167,7 @@ class ErasureMultipart:
                 raise UploadNotFound(upload_id)  # aborted or completed meanwhile
             reduce_write(done, self.objects.write_quorum)
         finally:
-            await staged.discard()
+            await staged.discard(committed)
         return PartInfo(
             number=number,
             size=size,

@@ -160,6 +160,7 @@ class ErasureObjects:
         """Commit a version on every drive holding its staged shards; prune what it supersedes."""
 
         inline, files = staged.inline, staged.files
+        committed = [False] * len(oset.drives)  # staged shards now in place, nothing to discard
 
         # Plain functions handing over the drive's coroutine: no coroutine of our own per drive.
         def one_inline(position: int) -> Awaitable[bool]:
@@ -171,17 +172,19 @@ class ErasureObjects:
             if not staged.ok[position]:
                 raise DriveError("no staged shard")
             shard = oset.shard_of(position)
-            return await oset.drives[position].commit_object(
+            others = await oset.drives[position].commit_object(
                 record.for_shard(shard, None),
                 [staged.data_id],
                 files[shard] if files is not None else None,
             )
+            committed[position] = True
+            return others
 
         try:
             # Inline shards are staged on every drive by construction (ok is all True).
             await self.commit_on(oset, record, one if inline is None else one_inline)
         finally:
-            await staged.discard()
+            await staged.discard(committed)
 
     async def commit_on(
         self,

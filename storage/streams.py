@@ -70,10 +70,12 @@ class StagedShards:
     writers: ShardWriters | None = None  # the staged temp shards, to discard if commit fails
     files: list[bytes] | None = None  # per shard index: shard files the commit itself stages
 
-    async def discard(self) -> None:
-        """Remove staged shards that were not committed (no-op for those that were)."""
+    async def discard(self, committed: Sequence[bool] = ()) -> None:
+        """Remove the staged shards, except at the positions ``committed`` marks: a drive that
+        committed the part renamed its staged shard into place (nothing is left to remove, and
+        asking would cost a request per shard)."""
         if self.writers is not None:
-            await self.writers.abort()
+            await self.writers.abort(skip=committed)
 
 
 class ShardWriters:
@@ -162,8 +164,16 @@ class ShardWriters:
         await asyncio.gather(*(one(p, w) for p, w in enumerate(self.writers) if w is not None))
         self._check()
 
-    async def abort(self) -> None:
-        await asyncio.gather(*(_quietly(w.abort()) for w in self.writers if w is not None))
+    async def abort(self, skip: Sequence[bool] = ()) -> None:
+        """Abort every live writer (its staged shard removed), except at the positions ``skip``
+        marks; none is live afterwards."""
+        await asyncio.gather(
+            *(
+                _quietly(w.abort())
+                for p, w in enumerate(self.writers)
+                if w is not None and not (p < len(skip) and skip[p])
+            )
+        )
         self.writers = [None] * len(self.writers)
 
     @property
