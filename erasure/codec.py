@@ -4,7 +4,9 @@ Two interchangeable backends behind one small protocol:
 
 - ``isal``: pyeclib's ``isa_l_rs_vand`` (the wheel bundles Intel ISA-L). Each shard payload is
   whatever pyeclib returns: liberasurecode's 80-byte fragment header followed by
-  ``ceil(block_len / k)`` bytes. Very fast, but pyeclib holds the GIL.
+  ``ceil(block_len / k)`` bytes. Very fast, but pyeclib holds the GIL and copies the block.
+  ``encode_split`` gives the same bytes for a block of k equal chunks without pyeclib: ISA-L
+  called in place (``erasure.isal_direct``), the GIL released.
 - ``zfec``: Tahoe-LAFS's zfec. The block is zero-padded to a multiple of k and each shard is
   ``ceil(block_len / k)`` bytes with no header. Slower, but releases the GIL.
 
@@ -12,8 +14,9 @@ Both are systematic (shards 0..k-1 are the block itself, split in k), so a healt
 concatenates data shards without any decode math. Both are deterministic: the same block
 always encodes to the same bytes (``erasure.selftest`` pins that with golden hashes).
 
-Codec instances are immutable and safe to share between threads (zfec's matrices are
-read-only after construction; pyeclib calls are serialised by the GIL).
+Codec instances are safe to share between threads (zfec's matrices and ISA-L's tables are
+read-only after construction; pyeclib calls are serialised by the GIL; the isal codec's cache
+of fragment headers by block length may at worst compute the same headers twice).
 """
 
 from __future__ import annotations

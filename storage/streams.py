@@ -33,8 +33,9 @@ INLINE_ENCODE_BYTES = 64 * 1024  # ... and encoded there (a thread hop costs mor
 @dataclass(frozen=True, slots=True)
 class EncodedBlock:
     """One block's framed shards by shard index, each as the pieces to write: the frame's
-    hash joined with the payload's head (a fragment header: 96 bytes), then the rest of the
-    payload, which may be a view of the block itself (``Codec.encode_split``).
+    16-byte hash joined with the payload's head (isal's 80-byte fragment header, or nothing),
+    then the rest of the payload, which may be a view of the block itself
+    (``Codec.encode_split``).
 
     The pieces are written as they are, never joined: joining copies the payload, which cost
     a node-bound upload more (a 4 MiB block: 1.5 x 4 MiB copied) than sending the hash and
