@@ -24,9 +24,10 @@ def tune_malloc(block_size_bytes: int) -> bool:
     - **trim threshold** ``RETAIN_FREED_BYTES`` (1 GiB): a loaded gateway frees and allocates
       hundreds of MB of blocks a second (request bodies, fragments). At a trim threshold of
       32 MiB glibc gave the freed top of the heap back to the kernel over and over, and every
-      page was faulted in again: 110,000-165,000 page faults per GiB uploaded and ~15% of the
-      gateway's CPU on 64 MiB PUTs (docs/benchmarks.md, "Freed memory kept"). Now a process
-      returns freed memory only above 1 GiB of it.
+      page was faulted in again: 110,000-165,000 page faults per GiB uploaded, and 6% (the
+      suite's median) to 20% (one warm cluster) of the gateway's CPU on 64 MiB PUTs
+      (docs/benchmarks.md, "Freed memory kept"). Now a process returns freed memory only
+      above 1 GiB of it.
     - **one arena**: threads allocate from the main heap too, so what a process keeps is at
       most its own peak (per-thread arenas would each keep theirs).
 
