@@ -38,8 +38,7 @@ BUFFER_BYTES = 1024 * 1024
 # however many uploads run (100 at once in the embedded server: 1200 shards).
 MAX_BUFFERS = 64
 SMALL_BYTES = 64 * 1024
-WAKE_BYTES = 256 * 1024  # SO_RCVLOWAT: poll wakes once this much is buffered (or at the end)
-TRICKLE_MS = 1000  # how often a stream below WAKE_BYTES is looked at anyway
+TRICKLE_MS = 1000  # how often a stream below SO_RCVLOWAT is looked at anyway
 
 
 class _Buffers:
@@ -124,8 +123,9 @@ class DirectFile:
         file's descriptor, so a ``close`` meanwhile closes nothing in use.
 
         The socket may be non-blocking (it belongs to an event loop): readiness is waited for
-        with poll(2), waking for ``WAKE_BYTES`` at a time so that a hundred trickling uploads
-        do not cost a wake-up per few KiB each."""
+        with poll(2) and ``SO_RCVLOWAT`` set to what fills the buffer (or ends the shard), so
+        a wake-up is one ``recv_into`` and one whole-buffer write, and a hundred trickling
+        uploads do not cost a wake-up per few KiB each."""
         with socket.socket(fileno=sock_fd) as sock:  # closed (with sock_fd) whatever happens
             file_fd = os.dup(self._fd)
             try:
@@ -143,7 +143,7 @@ class DirectFile:
         while moved < count:
             if self._fd < 0:  # closed meanwhile (aborted): nothing more to take
                 raise ValueError("shard file closed")
-            want = min(WAKE_BYTES, count - moved)
+            want = min(self._capacity - self._filled, count - moved)
             if want != lowat:
                 lowat = want
                 with contextlib.suppress(OSError):

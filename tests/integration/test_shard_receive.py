@@ -145,8 +145,8 @@ def test_receive_times_out_on_an_idle_peer(tmp_path: Path) -> None:
 
 
 def test_receive_takes_a_trickle_below_the_wake_up_mark(tmp_path: Path) -> None:
-    # A slow client's shard arrives in bits smaller than SO_RCVLOWAT (WAKE_BYTES); they are
-    # taken anyway, and count as progress (no idle timeout while they keep coming).
+    # A slow client's shard arrives in bits smaller than SO_RCVLOWAT (what fills the buffer):
+    # they are taken anyway, and count as progress (no idle timeout while they keep coming).
     a, b = tcp_pair()
     bits = [os.urandom(1000) for _ in range(3)]
 
@@ -160,7 +160,7 @@ def test_receive_takes_a_trickle_below_the_wake_up_mark(tmp_path: Path) -> None:
     sender.start()
     f = DirectFile(str(tmp_path / "out"))
     with b:
-        moved = f.receive(os.dup(b.fileno()), direct_file.WAKE_BYTES, idle_s=1.0)
+        moved = f.receive(os.dup(b.fileno()), MIB, idle_s=1.0)
     f.finish()
     sender.join()
     assert moved == 3000
