@@ -32,6 +32,7 @@ from storage.shard_connection import (
     ShardConnections,
     request_bytes,
 )
+from storage.shard_upload import ShardUpload
 
 _R = TypeVar("_R")
 log = logging.getLogger(__name__)
@@ -581,8 +582,14 @@ class RemoteDrive:
     def delete_bucket(self, name: str) -> asyncio.Future[None]:
         return self._rpc("delete_bucket", _none, {"name": name})
 
-    async def create_shard(self, data_id: str, size_bytes: int | None = None) -> RemoteShardWriter:
+    async def create_shard(
+        self, data_id: str, size_bytes: int | None = None
+    ) -> RemoteShardWriter | ShardUpload:
+        """A plain-TCP shard of known size is sent from worker threads (``ShardUpload``);
+        else through aiohttp (TLS, or a size not known in advance)."""
         self.client.ensure_up(self.base, self.name)
+        if size_bytes is not None and self.client.tls is None:
+            return ShardUpload(self, data_id, size_bytes)
         return RemoteShardWriter(self, data_id, size_bytes)
 
     async def read_shard(self, data_id: str, offset: int, length: int) -> bytes:

@@ -39,7 +39,8 @@ class EncodedBlock:
 
     The pieces are written as they are, never joined: joining copies the payload, which cost
     a node-bound upload more (a 4 MiB block: 1.5 x 4 MiB copied) than sending the hash and
-    header in a write of their own (docs/benchmarks.md, "Frames sent as pieces")."""
+    header as a piece of their own, in one gather write (``storage.shard_upload``) or a write
+    of their own (docs/benchmarks.md, "Frames sent as pieces")."""
 
     shards: list[list[bytes | memoryview]]
 
@@ -107,14 +108,15 @@ class ShardWriters:
         await self._write_all(self.pieces(encoded))
 
     @property
-    def all_local(self) -> bool:
+    def all_blocking(self) -> bool:
         # A plain attribute check: isinstance() on a runtime Protocol costs ~10 µs per call.
         return all(w is None or hasattr(w, "write_blocking") for w in self.writers)
 
-    def write_local_now(
+    def write_blocking_now(
         self, pieces_for: Callable[[int], list[bytes | memoryview]]
     ) -> list[tuple[int, DriveError]]:
-        """Write every live local shard from this (worker) thread; the failures."""
+        """Write every live shard that takes blocking writes (a local file, a plain-socket
+        upload to a node: ``storage.shard_upload``) from this worker thread; the failures."""
         failed = []
         for p, w in enumerate(self.writers):
             if w is not None and hasattr(w, "write_blocking"):
@@ -135,7 +137,8 @@ class ShardWriters:
         self._check()
 
     async def _write_all(self, pieces_for: Callable[[int], list[bytes | memoryview]]) -> None:
-        """Write every live shard; local shards in one thread hop instead of one per drive."""
+        """Write every live shard; those taking blocking writes in one thread hop instead of
+        one per drive."""
 
         async def one(p: int, w: ShardWriter) -> list[tuple[int, DriveError]]:
             try:
@@ -149,8 +152,8 @@ class ShardWriters:
             for p, w in enumerate(self.writers)
             if w is not None and not hasattr(w, "write_blocking")
         ]
-        local = asyncio.to_thread(self.write_local_now, pieces_for)
-        results = await asyncio.gather(local, *remote)
+        blocking = asyncio.to_thread(self.write_blocking_now, pieces_for)
+        results = await asyncio.gather(blocking, *remote)
         await self.drop([f for failures in results for f in failures])
 
     async def finish(self) -> None:
@@ -195,7 +198,7 @@ def _encode_and_write(
     body: UploadBody,
 ) -> list[tuple[int, DriveError]]:
     encoded = encode_block(codec, block, block_index, body)
-    return writers.write_local_now(writers.pieces(encoded))
+    return writers.write_blocking_now(writers.pieces(encoded))
 
 
 async def _quietly(aw: Awaitable[None]) -> None:
@@ -281,9 +284,10 @@ async def write_part(
                 remaining -= len(block)
                 if remaining:
                     reading = asyncio.create_task(body.read(min(layout.block_size, remaining)))
-                if writers.all_local:
-                    # Local drives: encode and write in the same thread hop (the next block is
-                    # read from the client meanwhile).
+                if writers.all_blocking:
+                    # Local files or plain-socket uploads: encode and write in the same thread
+                    # hop, the GIL released for the sends (the next block is read from the
+                    # client meanwhile).
                     failures = await asyncio.to_thread(
                         _encode_and_write, writers, codec, block, block_index, body
                     )
