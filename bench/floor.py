@@ -44,6 +44,7 @@ STAGES: Mapping[str, str] = {
     "fresh_memory": "touching never-used memory (VM page faults; not in the floors)",
 }
 DURABLE = ("splice_write", "recv_write", "direct_write")
+DISK_WRITERS = 8  # files written at once when the disk's MB/s is measured (a set writes 12)
 CLIENT = "client"
 
 
@@ -93,6 +94,9 @@ class Floor:
     op: str  # "PUT" | "GET"
     terms: tuple[Term, ...]
     cores: int
+    # MB/s of objects the disk's measured durable write MB/s carries (PUT: shards are
+    # ``expansion`` times the object); None where not measured, or not a bound (GET).
+    disk_mb_per_s: float | None = None
 
     @property
     def server_cpu_s_per_gb(self) -> float:
@@ -106,8 +110,19 @@ class Floor:
         return sum(t.cpu_s_per_gb for t in self.terms if t.side == side)
 
     @property
-    def max_mb_per_s(self) -> float:
+    def cpu_max_mb_per_s(self) -> float:
         return max_mb_per_s(self.cores, self.server_cpu_s_per_gb, self.client_cpu_s_per_gb)
+
+    @property
+    def max_mb_per_s(self) -> float:
+        """The lower of what the cores and the disk allow.
+
+        >>> f = Floor("PUT", (Term("nodes", "w", "direct_write", 1.5, 0.5),), 2, 560.0)
+        >>> round(f.cpu_max_mb_per_s), f.max_mb_per_s
+        (2667, 560.0)
+        """
+        cpu = self.cpu_max_mb_per_s
+        return cpu if self.disk_mb_per_s is None else min(cpu, self.disk_mb_per_s)
 
 
 def max_mb_per_s(cores: int, server_cpu_s_per_gb: float, client_cpu_s_per_gb: float) -> float:
@@ -139,15 +154,20 @@ def durable_stage(costs: Mapping[str, float]) -> str:
     return min((s for s in DURABLE if s in costs), key=lambda s: costs[s])
 
 
-def put_floor(costs: Mapping[str, float], layout: Layout, cores: int) -> Floor:
+def put_floor(
+    costs: Mapping[str, float], layout: Layout, cores: int, disk_write_mb_s: float | None = None
+) -> Floor:
     """PUT: gateway receive + MD5 + encode + xxh3 and send of k+m shards; nodes durably
-    receive k+m shards; the client sends the body.
+    receive k+m shards; the client sends the body. ``disk_write_mb_s``: the disk's measured
+    durable write MB/s, which carries 1/expansion as much object.
 
     >>> costs = {"tcp_send": 0.35, "tcp_receive": 0.45, "md5": 1.55, "encode": 0.4,
     ...          "xxh3": 0.04, "splice_write": 0.55, "recv_write": 0.7}
     >>> f = put_floor(costs, Layout("isal", 8, 4, 4 * MIB), 2)
     >>> round(f.server_cpu_s_per_gb, 3), f.client_cpu_s_per_gb, round(f.max_mb_per_s)
     (3.81, 0.35, 481)
+    >>> round(put_floor(costs, Layout("isal", 8, 4, 4 * MIB), 2, 600.0).max_mb_per_s)
+    400
     """
     x = layout.expansion
     durable = durable_stage(costs)
@@ -160,7 +180,8 @@ def put_floor(costs: Mapping[str, float], layout: Layout, cores: int) -> Floor:
         ("gateway", "send the shards", "tcp_send", x),
         ("nodes", "receive the shards, write, fsync", durable, x),
     )
-    return Floor("PUT", _terms(steps, costs), cores)
+    disk = None if disk_write_mb_s is None else disk_write_mb_s / x
+    return Floor("PUT", _terms(steps, costs), cores, disk)
 
 
 def get_floor(costs: Mapping[str, float], layout: Layout, cores: int) -> Floor:
@@ -193,7 +214,12 @@ def floors(floor: Mapping[str, Any]) -> tuple[Floor, Floor]:
     """PUT's and GET's floor from the ``floor`` section of results.json."""
     costs = stage_costs(floor["stages"])
     layout = Layout(**floor["layout"])
-    return put_floor(costs, layout, floor["cores"]), get_floor(costs, layout, floor["cores"])
+    disk = floor.get("disk_write_mb_s") or None  # absent from results before it was measured
+    disk_mb_s = None if disk is None else statistics.median(disk)
+    return (
+        put_floor(costs, layout, floor["cores"], disk_mb_s),
+        get_floor(costs, layout, floor["cores"]),
+    )
 
 
 def floor_document(
@@ -202,6 +228,7 @@ def floor_document(
     transfer_bytes: int,
     directory: str,
     samples: Mapping[str, Sequence[float]],
+    disk_write_mb_s: Sequence[float] = (),
 ) -> dict[str, Any]:
     """The ``floor`` section of results.json: the measured samples (what a re-render composes
     from) and, for readers of the JSON, the floors composed from their medians."""
@@ -216,6 +243,7 @@ def floor_document(
         "transfer_bytes": transfer_bytes,
         "directory": directory,
         "stages": {stage: list(v) for stage, v in samples.items()},
+        "disk_write_mb_s": list(disk_write_mb_s),
     }
     doc["composed"] = {f.op: composed_dict(f) for f in floors(doc)}
     return doc
@@ -226,6 +254,8 @@ def composed_dict(floor: Floor) -> dict[str, Any]:
         "server_cpu_s_per_gb": floor.server_cpu_s_per_gb,
         "client_cpu_s_per_gb": floor.client_cpu_s_per_gb,
         "max_mb_per_s": floor.max_mb_per_s,
+        "cpu_max_mb_per_s": floor.cpu_max_mb_per_s,
+        "disk_max_mb_per_s": floor.disk_mb_per_s,
         "terms": [
             {
                 "side": t.side,
@@ -306,7 +336,8 @@ def target_rows(pair: Sequence[Floor], results: Sequence[WorkloadResult]) -> lis
             cpu_target.describe(),
             verdict(f.server_cpu_s_per_gb, cpu_target),
             fmt_num(f.client_cpu_s_per_gb),
-            fmt_num(f.max_mb_per_s),
+            fmt_num(f.cpu_max_mb_per_s),
+            MISSING if f.disk_mb_per_s is None else fmt_num(f.disk_mb_per_s),
             mb_target.describe(),
             verdict(f.max_mb_per_s, mb_target),
             MISSING if large is None else f"{large.workload}: {fmt_num(measured)}",
@@ -334,8 +365,8 @@ def by_kind_rows(pair: Sequence[Floor], results: Sequence[WorkloadResult]) -> li
 
 TARGET_HEADER = (
     "op", "server floor CPU-s/GB", "target", "floor/target", "client floor CPU-s/GB",
-    "max MB/s (all cores)", "target MB/s", "max/target", "measured (large) CPU-s/GB",
-    "measured / floor",
+    "max MB/s (all cores)", "max MB/s (disk)", "target MB/s", "max/target",
+    "measured (large) CPU-s/GB", "measured / floor",
 )  # fmt: skip
 STAGE_HEADER = ("stage", "what", "CPU-s/GB (median)", "range", "MB/s per core")
 TERM_HEADER = ("side", "step", "stage", "GB per GB", "stage CPU-s/GB", "CPU-s per GB of object")

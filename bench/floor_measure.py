@@ -35,14 +35,16 @@ import resource
 import shutil
 import socket
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
-from bench.floor import Layout
+from bench.floor import DISK_WRITERS, Layout
 
 GB = 10**9
 MIB = 2**20
@@ -241,6 +243,36 @@ def fresh_memory(nbytes: int) -> float:
     return per_gb(used, nbytes)
 
 
+def disk_write_mb_s(folder: Path, nbytes: int, writers: int = DISK_WRITERS) -> float:
+    """Wall-clock MB/s of durable writes into ``folder``'s file system, as the nodes write
+    shard files: ``writers`` threads at once, each into a new file of nbytes/writers in 1 MiB
+    ``O_DIRECT`` writes (buffered where the file system refuses it), then fsync; the files are
+    deleted. Not CPU: the bound the disk puts on a PUT's MB/s, whatever the cores."""
+    per_file = max(CHUNK, nbytes // writers // CHUNK * CHUNK)
+
+    def write(n: int) -> None:
+        path = folder / f"disk-{n}"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            with contextlib.suppress(OSError):  # tmpfs and the like: buffered
+                fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_DIRECT)
+            view = memoryview(mmap.mmap(-1, CHUNK))  # page-aligned, as O_DIRECT wants
+            view[:] = os.urandom(CHUNK)
+            for _ in range(per_file // CHUNK):
+                written = 0
+                while written < CHUNK:
+                    written += os.write(fd, view[written:])
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            path.unlink()
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(writers) as pool:  # os.write and fsync release the GIL
+        list(pool.map(write, range(writers)))
+    return per_file * writers / (time.monotonic() - started) / 10**6
+
+
 def _recv_discard(sock: socket.socket, nbytes: int) -> None:
     view = memoryview(bytearray(CHUNK))
     got = 0
@@ -410,14 +442,16 @@ def measure_once(layout: Layout, nbytes: int, folder: Path, source: Path) -> dic
 
 def measure_floor(
     layout: Layout, nbytes: int, repeats: int, directory: Path, log: Log
-) -> dict[str, list[float]]:
+) -> tuple[dict[str, list[float]], list[float]]:
     """Each stage's CPU-s per GB, ``repeats`` times, moving ``nbytes`` per transfer through a
-    scratch folder in ``directory`` (the file system the data lives on)."""
+    scratch folder in ``directory`` (the file system the data lives on); and as many samples
+    of that file system's durable write MB/s (``disk_write_mb_s``)."""
     directory.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(directory).free
     if free < 3 * nbytes:
         raise OSError(f"floor: {directory} has {free} bytes free, needs {3 * nbytes}")
     samples: dict[str, list[float]] = {}
+    disk: list[float] = []
     with tempfile.TemporaryDirectory(prefix="huimin-floor-", dir=directory) as scratch:
         folder = Path(scratch)
         source = folder / "source"
@@ -426,7 +460,8 @@ def measure_floor(
             log(f"  floor: repeat {n + 1}/{repeats}")
             for stage, value in measure_once(layout, nbytes, folder, source).items():
                 samples.setdefault(stage, []).append(value)
-    return samples
+            disk.append(disk_write_mb_s(folder, nbytes))
+    return samples, disk
 
 
 def store_layout(target: str, topology: Path, server_env: Mapping[str, str]) -> Layout:

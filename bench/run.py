@@ -119,14 +119,14 @@ def _measure_floor(config: BenchConfig, log: Log) -> tuple[dict[str, Any] | None
     shapes = op_shapes(config.small_size, layout.k, layout.m, nodes, drives)
     count = max(config.small_count, 1) * SKELETON_OPS_PER_SMALL_OP
     try:
-        samples = measure_floor(layout, config.floor_bytes, config.runs, directory, log)
+        samples, disk = measure_floor(layout, config.floor_bytes, config.runs, directory, log)
         ops = measure_ops_floor(shapes, count, config.small_concurrency, config.runs, log)
     except Exception as exc:
         message = f"workload floor failed: {type(exc).__name__}: {exc}"[:500]
         log(message)
         return None, message
     doc = floor_document(
-        layout, available_cores(), config.floor_bytes, str(directory.resolve()), samples
+        layout, available_cores(), config.floor_bytes, str(directory.resolve()), samples, disk
     )
     doc["ops"] = ops_floor_document(shapes, config.small_concurrency, count, ops)
     return doc, None

@@ -23,7 +23,7 @@ from bench.floor import (
     stage_costs,
     target_rows,
 )
-from bench.floor_measure import store_layout
+from bench.floor_measure import disk_write_mb_s, store_layout
 from bench.results import OpOutcome, WorkloadResult, summarize
 
 MIB = 2**20
@@ -132,10 +132,30 @@ def test_target_rows_say_unreachable_and_how_far_the_store_is() -> None:
     results = [large("PUT", 6.43, {}), large("GET", 2.03, {})]
     put, get = target_rows(pair, results)
     assert put[:4] == ["PUT", "3.81", "<= 3 CPU-s/GB", "1.27 UNREACHABLE"]
-    assert put[7] == "0.80 UNREACHABLE"  # 2000 / 4.16 = 481 MB/s of 600
+    assert put[6] == "-"  # the disk not measured: no bound of its own
+    assert put[8] == "0.80 UNREACHABLE"  # 2000 / 4.16 = 481 MB/s of 600
     assert put[-1] == "1.69x"  # 6.43 / 3.81
     assert get[3] == "0.94 reachable"
     assert get[-1] == "2.16x"
+
+
+def test_the_disk_bounds_put_by_its_write_mb_s_over_the_expansion() -> None:
+    samples = {stage: [cost] for stage, cost in COSTS.items()}
+    doc = floor_document(EC84, 8, 8 * MIB, "/data", samples, [860.0, 800.0, 840.0])
+    put, get = floors(doc)
+    assert put.cpu_max_mb_per_s == pytest.approx(8000 / 4.16)  # 8 cores: not the bound
+    assert put.disk_mb_per_s == pytest.approx(840 / 1.5)  # 12 shard bytes per 8 object bytes
+    assert put.max_mb_per_s == pytest.approx(560)
+    assert get.disk_mb_per_s is None and get.max_mb_per_s == get.cpu_max_mb_per_s
+    row = target_rows((put, get), [])[0]
+    assert row[5:9] == ["1923", "560", ">= 600 MB/s", "0.93 UNREACHABLE"]
+    assert doc["composed"]["PUT"]["disk_max_mb_per_s"] == pytest.approx(560)
+    assert "median 840 MB/s, 800-860" in "\n".join(markdown.floor_section(doc, []))
+
+
+def test_disk_write_mb_s_writes_durably_and_leaves_nothing(tmp_path: Path) -> None:
+    assert disk_write_mb_s(tmp_path, 8 * MIB, writers=4) > 0
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_target_rows_without_a_large_run() -> None:
