@@ -69,6 +69,8 @@ _COMPUTE: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 _TRANSPORT = (
     "(storage/remote_drive.py",
+    "(storage/shard_upload.py",
+    "(storage/shard_connection.py",
     "(storage/node_server.py",
     "(storage/node_protocol.py",
     "(aiohttp/client",
@@ -93,6 +95,9 @@ def attribute(stack: Sequence[str], kind: str) -> str:
     'framing/xxh3'
     >>> attribute(["put (gateway/handlers/object.py:80)", "_send (storage/remote_drive.py:84)",
     ...            "StreamWriter._write (aiohttp/http_writer.py:104)"], "gateway")
+    'node transport'
+    >>> attribute(["_encode_and_write (storage/streams.py:198)",
+    ...            "ShardUpload._send (storage/shard_upload.py:76)"], "gateway")
     'node transport'
     >>> attribute(["handle (aiohttp/web_protocol.py:510)",
     ...            "StreamReader.read (aiohttp/streams.py:380)"], "node")
