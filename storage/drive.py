@@ -62,8 +62,9 @@ class ShardWriter(Protocol):
 
 @runtime_checkable
 class BlockingShardWriter(ShardWriter, Protocol):
-    """A shard writer whose writes may also run synchronously in a worker thread (local files):
-    the object layer then writes all local shards of a block in one thread hop."""
+    """A shard writer whose writes may also run synchronously in a worker thread (a local file,
+    a plain-socket upload to a node): the object layer then writes all such shards of a block
+    from the thread that encoded it, in one thread hop."""
 
     def write_blocking(self, pieces: Sequence[bytes | memoryview]) -> None:
         """Write now; raise DriveError on failure."""

@@ -58,13 +58,17 @@ def parse_head(head: bytes) -> ResponseHead:
     return ResponseHead(int(parts[1]), int(fields["content-length"]), keep_alive)
 
 
-def request_bytes(host: str, path_qs: str, headers: Mapping[str, str]) -> bytes:
-    """A GET request's bytes.
+def request_bytes(
+    host: str, path_qs: str, headers: Mapping[str, str], method: str = "GET"
+) -> bytes:
+    """A request's head (a GET's whole request).
 
     >>> request_bytes("h:1", "/p?x=1", {"X-A": "b"})
     b'GET /p?x=1 HTTP/1.1\\r\\nHost: h:1\\r\\nX-A: b\\r\\n\\r\\n'
+    >>> request_bytes("h:1", "/p", {"Content-Length": "3"}, "PUT")
+    b'PUT /p HTTP/1.1\\r\\nHost: h:1\\r\\nContent-Length: 3\\r\\n\\r\\n'
     """
-    lines = [f"GET {path_qs} HTTP/1.1", f"Host: {host}"]
+    lines = [f"{method} {path_qs} HTTP/1.1", f"Host: {host}"]
     lines += [f"{name}: {value}" for name, value in headers.items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from storage import node_protocol as proto
 from storage.errors import DriveError, StorageError
-from storage.shard_connection import ResponseError, parse_head
+from storage.shard_connection import ResponseError, parse_head, request_bytes
 
 if TYPE_CHECKING:
     from storage.remote_drive import RemoteDrive
@@ -93,7 +93,7 @@ class ShardUpload:
             headers = self._client.headers("PUT", self._path)
             headers["Content-Length"] = str(self._size)
             headers["Connection"] = "close"
-            sock.sendall(_request_head(self._drive.address, self._path, headers))
+            sock.sendall(request_bytes(self._drive.address, self._path, headers, "PUT"))
         return self._sock
 
     def _answer(self) -> None:
@@ -194,16 +194,6 @@ class ShardUpload:
     def _close_locked(self) -> None:
         with self._lock:
             self._close()
-
-
-def _request_head(host: str, path: str, headers: dict[str, str]) -> bytes:
-    """
-    >>> _request_head("h:1", "/p", {"Content-Length": "3"})
-    b'PUT /p HTTP/1.1\\r\\nHost: h:1\\r\\nContent-Length: 3\\r\\n\\r\\n'
-    """
-    lines = [f"PUT {path} HTTP/1.1", f"Host: {host}"]
-    lines += [f"{name}: {value}" for name, value in headers.items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
 def _advance(views: list[memoryview], sent: int) -> list[memoryview]:
