@@ -63,6 +63,7 @@ async def serve(settings: Settings) -> None:
     await wait_for_stop()
     await heal_service.stop()
     await runner.cleanup()
+    await storage.objects.settle()
     drives.close()
 
 

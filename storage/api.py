@@ -181,6 +181,10 @@ class Objects(Protocol):
         """Idempotent: deleting a missing key succeeds (S3 answers 204)."""
         ...
 
+    async def settle(self) -> None:
+        """Wait for what finished writes left running (their prunes): before shutting down."""
+        ...
+
 
 class Listing(Protocol):
     async def list_objects(

@@ -3,7 +3,9 @@ GET/HEAD (newest version held by k drives), DELETE.
 
 Buckets are unversioned for now: a committed write prunes the versions it supersedes, a delete
 prunes everything older than itself. Both happen only after the new state reached write quorum,
-so a failed or interrupted write leaves the previous version intact and readable.
+so a failed or interrupted write leaves the previous version intact and readable. A write's
+prune runs after its answer (a delete's is the answer): until it lands, the superseded version
+is on the drives but never served, since the newer one wins.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from functools import partial
 
 from erasure.layout import Layout
 from storage.api import ObjectInfo, UploadBody, ns_to_datetime
@@ -47,6 +50,11 @@ def record_info(record: ObjectRecord) -> ObjectInfo:
         checksums=record.checksums,
         part_sizes=tuple(p.size for p in record.parts) if "-" in record.etag else (),
     )
+
+
+def _log_prune(drive: str, error: BaseException) -> None:
+    if not isinstance(error, BucketNotFound):  # the bucket went: so did the versions
+        log.warning("prune on %s failed: %s", drive, error)
 
 
 class ErasureReader:
@@ -108,6 +116,7 @@ class ErasureObjects:
         # Told about every write that reached quorum but not every drive (the heal queue).
         self.missed = missed
         self._layout_of: tuple[ECParams, Layout] | None = None
+        self._pruning: set[asyncio.Future[None]] = set()  # prunes after writes, in flight
 
     def _layout(self) -> Layout:
         """The layout new writes use (made once: validating a Layout costs a codec lookup)."""
@@ -209,7 +218,31 @@ class ErasureObjects:
         if self.missed is not None and any(o is not None for o in done):
             self.missed(record.bucket, record.key)
         if any(r is not False for r in results):
-            await self._prune(oset, record.bucket, record.key, record.order, durable=False)
+            self._prune_later(oset, record.bucket, record.key, record.order)
+
+    def _prune_later(self, oset: ObjectSet, bucket: str, key: str, before: tuple[int, str]) -> None:
+        """Prune what a committed version supersedes without holding up the write's answer.
+
+        The prune is not fsync'd and a failure is only logged (ADR 0004), so nothing waits for
+        it. The calls join the next batch to each node, beside other writes' commits."""
+        for drive in oset.drives:
+            try:
+                pending = asyncio.ensure_future(drive.prune_versions(bucket, key, before, False))
+            except Exception as exc:  # raised before it could return an awaitable
+                _log_prune(drive.name, exc)
+                continue
+            self._pruning.add(pending)
+            pending.add_done_callback(partial(self._pruned, drive.name))
+
+    def _pruned(self, drive: str, done: asyncio.Future[None]) -> None:
+        self._pruning.discard(done)
+        if not done.cancelled() and (exc := done.exception()) is not None:
+            _log_prune(drive, exc)
+
+    async def settle(self) -> None:
+        """Wait for the prunes still in flight (before shutting down; tests)."""
+        while self._pruning:
+            await asyncio.wait(list(self._pruning))
 
     async def _prune(
         self, oset: ObjectSet, bucket: str, key: str, before: tuple[int, str], durable: bool
@@ -218,8 +251,8 @@ class ErasureObjects:
             await each(oset.drives, lambda d: d.prune_versions(bucket, key, before, durable))
         )
         for drive, outcome in zip(oset.drives, results, strict=True):
-            if outcome is not None and not isinstance(outcome, BucketNotFound):
-                log.warning("prune on %s failed: %s", drive.name, outcome)
+            if outcome is not None:
+                _log_prune(drive.name, outcome)
         return results
 
     async def agree(self, bucket: str, key: str) -> tuple[ObjectSet, Agreement[ObjectRecord]]:

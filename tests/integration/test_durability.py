@@ -206,6 +206,24 @@ def test_acknowledged_writes_survive_sigkill(own_server: Server):
 # --- client goes away mid-upload -------------------------------------------------------------
 
 
+def test_overwrites_leave_only_the_newest_shard_files(own_server: Server):
+    """The prune after a PUT runs after its answer; it still removes every superseded
+    version's shard files, and the key reads as its last write all along."""
+    s3 = client(own_server)
+    s3.create_bucket(Bucket="over")
+    s3.put_object(Bucket="over", Key="k", Body=payload(3 * MIB, seed=10))
+    first = files_under(own_server, "data")
+    for seed in (11, 12, 13):
+        body = payload(3 * MIB, seed=seed)
+        s3.put_object(Bucket="over", Key="k", Body=body)
+        assert s3.get_object(Bucket="over", Key="k")["Body"].read() == body
+    deadline = time.monotonic() + TIMEOUT_S
+    while len(files := files_under(own_server, "data")) != len(first):
+        assert time.monotonic() < deadline, f"{len(files)} shard files, not {len(first)}"
+        time.sleep(0.05)
+    assert not files & first
+
+
 def test_client_disconnect_mid_upload_leaves_nothing(own_server: Server):
     s3 = client(own_server)
     s3.create_bucket(Bucket="gone")

@@ -208,6 +208,41 @@ def test_failed_write_keeps_the_previous_version(env: Any) -> None:
     run(go())
 
 
+@pytest.mark.parametrize("size", [1000, 200_000])  # inline, shard files
+def test_an_overwrite_answers_before_its_prune_which_then_lands(
+    env: Any, monkeypatch: Any, size: int
+) -> None:
+    """The superseded version goes from every drive after the write's answer: held prunes do
+    not hold up the PUT, the new version is what reads see meanwhile, and once they run each
+    drive keeps one version (and the new version's shard files only)."""
+    storage, drives, local = env
+    old, new = os.urandom(size), os.urandom(size)
+    gate = asyncio.Event()
+
+    async def go() -> None:
+        await storage.buckets.create_bucket("bkt", "me", "us-east-1")
+        await storage.objects.put_object("bkt", "k", Body(old), size, {})
+        members = set_drives(storage, drives, "bkt", "k")
+        for d in members:
+            prune = d.inner.prune_versions
+
+            async def held(*args: Any, prune: Any = prune) -> None:
+                await gate.wait()
+                await prune(*args)
+
+            monkeypatch.setattr(d.inner, "prune_versions", held)
+        await storage.objects.put_object("bkt", "k", Body(new), size, {})
+        assert await read_all(storage, "bkt", "k") == new
+        assert [len(await d.get_versions("bkt", "k")) for d in members] == [2] * 6
+        gate.set()
+        await storage.objects.settle()
+        assert [len(await d.get_versions("bkt", "k")) for d in members] == [1] * 6
+        assert len(shard_files(local)) == (6 if size > PARAMS.inline_threshold else 0)
+        assert await read_all(storage, "bkt", "k") == new
+
+    run(go())
+
+
 def test_write_with_m_drives_down_succeeds_and_reads_back(env: Any) -> None:
     storage, drives, _ = env
     data = os.urandom(150_000)
