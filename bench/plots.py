@@ -57,7 +57,7 @@ def throughput_vs_concurrency(results: Sequence[WorkloadResult], path: Path) -> 
 
 
 _BIG_KINDS = ("large", "multipart", "mixed", "degraded", "degraded-baseline")
-_SMALL_KINDS = ("small", "list")
+_SMALL_KINDS = ("small", "overwrite", "list")
 
 
 def latency_distribution(results: Sequence[WorkloadResult], path: Path) -> bool:

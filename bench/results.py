@@ -74,8 +74,8 @@ class WorkloadResult:
     server_cores: float | None  # server CPU seconds per wall second
     client_cpu_s: float
     client_cpu_s_per_gb: float | None
-    # Workload family ("large", "small", "mixed", "list", "multipart", "sweep", "degraded",
-    # "wan", "memory", "profile"): picks the targets and the report section.
+    # Workload family ("large", "small", "overwrite", "mixed", "list", "multipart", "sweep",
+    # "degraded", "wan", "memory", "profile"): picks the targets and the report section.
     kind: str = ""
     server_cpu_by_kind: Mapping[str, float] = field(default_factory=dict)  # "gateway": CPU-s
     peak_rss_bytes: Mapping[str, int] = field(default_factory=dict)  # process name -> VmHWM

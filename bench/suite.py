@@ -106,6 +106,14 @@ async def _small(s: Suite, n: int) -> list[WorkloadResult]:
     for op in ("PUT", "GET", "HEAD", "DELETE"):
         w = Workload(op, c.small_size, c.small_count, c.small_concurrency, prefix, "small")
         out.append(await measure(s.client, s.bucket, w, payload, s.meter, s.progress, c.verify))
+        if op == "PUT":  # the same keys again: an update, which also prunes what it replaces
+            again = replace(w, kind="overwrite")
+            name = f"{w.name} (overwrite)"
+            out.append(
+                await measure(
+                    s.client, s.bucket, again, payload, s.meter, s.progress, c.verify, name
+                )
+            )
     return out
 
 

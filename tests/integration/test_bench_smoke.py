@@ -96,6 +96,7 @@ def test_bench_runs_end_to_end(server: Server, tmp_path: Path) -> None:
         "PUT 1 MiB",
         "GET 1 MiB",
         "PUT 4 KiB",
+        "PUT 4 KiB (overwrite)",
         "GET 4 KiB",
         "HEAD 4 KiB",
         "DELETE 4 KiB",
@@ -123,7 +124,7 @@ def test_bench_every_workload_tiny_against_an_endpoint(server: Server, tmp_path:
     doc = json.loads((results / "results.json").read_text())
     check_results(doc)
     kinds = {r["kind"] for r in doc["results"]}
-    assert kinds == {"large", "small", "mixed", "multipart", "list", "sweep", "wan"}
+    assert kinds == {"large", "small", "overwrite", "mixed", "multipart", "list", "sweep", "wan"}
     assert [r["kind"] for r in doc["once"]] == ["profile", "memory", "memory"]
     wan = next(r for r in doc["results"] if r["kind"] == "wan")
     assert {"c:slow-01", "c:slow-02", "c:fast-01", "jain_share_of_cap"} <= set(wan["figures"])
