@@ -4,9 +4,11 @@ the same messages between the same processes, no work in any of them.
 
 Pure: the shape of each operation from the layout (which processes it touches, the bytes on
 each hop), and the tables. With inline objects (shards kept in the index rows), a GET asks the
-nodes holding the k data shards for their records, at the least ``ceil(k / drives per node)``
-nodes; a PUT sends each of the nodes holding the set's k+m drives its records and shards. An
-embedded server (``nodes == 0``) answers by itself.
+nodes holding the k data shards for their records; a PUT sends each of the nodes holding the
+set's k+m drives its records and shards. A set's drives are dealt over its nodes round-robin
+(``huimin.topology``) and an object's k data shards sit on k consecutive positions of its set
+(``storage.placement``), so a GET asks ``min(nodes, k)`` nodes: all 6 of the local topology,
+some for two drives. An embedded server (``nodes == 0``) answers by itself.
 
 The highest ops/s on ``cores`` cores, every process overlapped perfectly, is
 ``cores * 10^6 / (CPU us per op)``: once with the skeleton's own client (the layout's floor),
@@ -46,28 +48,31 @@ class OpShape:
     node_answer_bytes: int  # each node -> gateway, per operation
 
 
-def op_shapes(object_size: int, k: int, m: int, nodes: int, drives: int) -> tuple[OpShape, OpShape]:
+def op_shapes(object_size: int, k: int, m: int, nodes: int) -> tuple[OpShape, OpShape]:
     """PUT's and GET's shape for an inline object of ``object_size`` on an erasure set of k+m
-    drives over ``nodes`` nodes of ``drives`` drives each (``nodes == 0``: embedded).
+    drives dealt round-robin over ``nodes`` nodes (``nodes == 0``: embedded). A node asked for
+    more drives than others (8 data shards over 6 nodes: 2 of them hold two) sets the bytes of
+    every node's message: a little above the store's, never below.
 
-    >>> put, get = op_shapes(4096, 8, 4, 6, 2)
+    >>> put, get = op_shapes(4096, 8, 4, 6)
     >>> put.nodes, get.nodes, put.node_request_bytes, get.node_answer_bytes
-    (6, 4, 1824, 1824)
-    >>> op_shapes(4096, 8, 4, 0, 12)[1].nodes
+    (6, 6, 1824, 1824)
+    >>> op_shapes(4096, 8, 4, 0)[1].nodes
     0
     """
     shard = math.ceil(object_size / k)
-    per_node = min(drives, k + m)
-    put_nodes = 0 if nodes == 0 else min(nodes, math.ceil((k + m) / per_node))
-    get_nodes = 0 if nodes == 0 else min(nodes, math.ceil(k / per_node))
+    put_nodes = min(nodes, k + m)
+    get_nodes = min(nodes, k)
+    put_drives = math.ceil((k + m) / put_nodes) if put_nodes else k + m
+    get_drives = math.ceil(k / get_nodes) if get_nodes else k
     put = OpShape(
         op="PUT",
         object_size=object_size,
         nodes=put_nodes,
         request_bytes=REQUEST_HEADER_BYTES + object_size,
         response_bytes=RESPONSE_HEADER_BYTES,
-        node_request_bytes=per_node * (RECORD_BYTES + shard),
-        node_answer_bytes=per_node * ACK_BYTES,
+        node_request_bytes=put_drives * (RECORD_BYTES + shard),
+        node_answer_bytes=put_drives * ACK_BYTES,
     )
     get = OpShape(
         op="GET",
@@ -75,8 +80,8 @@ def op_shapes(object_size: int, k: int, m: int, nodes: int, drives: int) -> tupl
         nodes=get_nodes,
         request_bytes=REQUEST_HEADER_BYTES,
         response_bytes=RESPONSE_HEADER_BYTES + object_size,
-        node_request_bytes=per_node * CALL_BYTES,
-        node_answer_bytes=per_node * (RECORD_BYTES + shard),
+        node_request_bytes=get_drives * CALL_BYTES,
+        node_answer_bytes=get_drives * (RECORD_BYTES + shard),
     )
     return put, get
 

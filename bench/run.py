@@ -115,8 +115,8 @@ def _measure_floor(config: BenchConfig, log: Log) -> tuple[dict[str, Any] | None
     directory = config.data_dir or Path(tempfile.gettempdir())
     log(f"floor: {config.runs} repeat(s) of {format_size(config.floor_bytes)} per stage, "
         f"{layout.codec} {layout.k}+{layout.m}, scratch files in {directory}")  # fmt: skip
-    nodes, drives = store_nodes(config.target, config.topology, layout)
-    shapes = op_shapes(config.small_size, layout.k, layout.m, nodes, drives)
+    nodes, _ = store_nodes(config.target, config.topology, layout)
+    shapes = op_shapes(config.small_size, layout.k, layout.m, nodes)
     count = max(config.small_count, 1) * SKELETON_OPS_PER_SMALL_OP
     try:
         samples, disk = measure_floor(layout, config.floor_bytes, config.runs, directory, log)

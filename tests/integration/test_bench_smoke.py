@@ -183,8 +183,8 @@ def test_bench_floor_alone_starts_no_server_and_rerenders(tmp_path: Path) -> Non
 
 
 def test_the_skeleton_of_a_get_costs_each_role_something() -> None:
-    """A real skeleton: 4 node processes, a gateway and a client exchanging frames."""
-    _, get = op_shapes(4096, 8, 4, 6, 2)
+    """A real skeleton: 6 node processes, a gateway and a client exchanging frames."""
+    _, get = op_shapes(4096, 8, 4, 6)
     figures = measure_skeleton(get, 500, 8)
     assert set(figures) == {"client_us", "gateway_us", "nodes_us", "ops_per_s"}
     assert all(v > 0 for v in figures.values()), figures

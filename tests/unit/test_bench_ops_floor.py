@@ -34,15 +34,15 @@ def small(op: str, server_us: float, client_us: float, ops: int = 1000) -> Workl
 
 
 def document() -> dict[str, object]:
-    shapes = op_shapes(4096, 8, 4, 6, 2)
+    shapes = op_shapes(4096, 8, 4, 6)
     sample = {"client_us": 40.0, "gateway_us": 150.0, "nodes_us": 100.0, "ops_per_s": 4000.0}
     samples = {"PUT": [sample, sample], "GET": [{**sample, "nodes_us": 50.0}]}
     return ops_floor_document(shapes, 8, 10000, samples)
 
 
-def test_a_put_reaches_every_node_of_the_set_a_get_the_fewest_holding_k_shards() -> None:
-    put, get = op_shapes(4096, 8, 4, 6, 2)
-    assert (put.nodes, get.nodes) == (6, 4)
+def test_a_put_reaches_every_node_of_the_set_a_get_those_of_its_k_data_positions() -> None:
+    put, get = op_shapes(4096, 8, 4, 6)
+    assert (put.nodes, get.nodes) == (6, 6)
     assert put.request_bytes > 4096 > put.response_bytes
     assert get.response_bytes > 4096 > get.request_bytes
     assert put.node_request_bytes == 2 * (RECORD_BYTES + 512) == get.node_answer_bytes
@@ -50,14 +50,17 @@ def test_a_put_reaches_every_node_of_the_set_a_get_the_fewest_holding_k_shards()
 
 
 @pytest.mark.parametrize(
-    ("nodes", "drives", "put_nodes", "get_nodes"),
-    [(12, 1, 12, 8), (16, 1, 12, 8), (3, 4, 3, 2), (0, 12, 0, 0)],
+    ("nodes", "put_nodes", "get_nodes", "get_call_bytes"),
+    [(12, 12, 8, CALL_BYTES), (16, 12, 8, CALL_BYTES), (3, 3, 3, 3 * CALL_BYTES), (0, 0, 0, 0)],
 )
 def test_nodes_asked_follow_the_layout(
-    nodes: int, drives: int, put_nodes: int, get_nodes: int
+    nodes: int, put_nodes: int, get_nodes: int, get_call_bytes: int
 ) -> None:
-    put, get = op_shapes(4096, 8, 4, nodes, drives)
+    """Round-robin dealing: k consecutive positions cover min(nodes, k) nodes."""
+    put, get = op_shapes(4096, 8, 4, nodes)
     assert (put.nodes, get.nodes) == (put_nodes, get_nodes)
+    if nodes:
+        assert get.node_request_bytes == get_call_bytes
 
 
 def test_max_ops_per_s_and_medians() -> None:
@@ -73,7 +76,7 @@ def test_rows_compare_the_targets_with_the_suites_client_and_the_store() -> None
     assert put[5] == "6897"  # 2e6 / (40 + 250)
     assert put[7] == "2667" and put[9] == "2.67 reachable"  # 2e6 / (500 + 250)
     assert put[-1] == "28.0x"  # 7000 / 250
-    assert get[1] == "4" and get[7] == "3077" and get[9] == "1.03 reachable"  # 2e6 / 650
+    assert get[1] == "6" and get[7] == "3077" and get[9] == "1.03 reachable"  # 2e6 / 650
     slow = [small("GET", 4400.0, 600.0)]
     assert ops_rows(document(), 2, slow)[1][9] == "0.83 UNREACHABLE"  # 2e6 / 800 = 2500
 
