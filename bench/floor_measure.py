@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import math
 import mmap
 import multiprocessing
 import os
@@ -490,12 +489,11 @@ def store_layout(target: str, topology: Path, server_env: Mapping[str, str]) -> 
     )
 
 
-def store_nodes(target: str, topology: Path, layout: Layout) -> tuple[int, int]:
-    """(nodes, drives per node) one erasure set spreads over: the topology's for a cluster;
-    0 nodes for a server that keeps its drives itself (embedded, or an endpoint's unknown)."""
+def store_nodes(target: str, topology: Path) -> int:
+    """The nodes of the topology for a cluster (an erasure set is dealt over them round-robin);
+    0 for a server that keeps its drives itself (embedded, or an endpoint's unknown)."""
     if target != "cluster":
-        return 0, layout.k + layout.m
+        return 0
     from huimin.topology import load_topology
 
-    nodes = len(load_topology(topology).nodes)
-    return nodes, math.ceil((layout.k + layout.m) / nodes)
+    return len(load_topology(topology).nodes)

@@ -115,7 +115,7 @@ def _measure_floor(config: BenchConfig, log: Log) -> tuple[dict[str, Any] | None
     directory = config.data_dir or Path(tempfile.gettempdir())
     log(f"floor: {config.runs} repeat(s) of {format_size(config.floor_bytes)} per stage, "
         f"{layout.codec} {layout.k}+{layout.m}, scratch files in {directory}")  # fmt: skip
-    nodes, _ = store_nodes(config.target, config.topology, layout)
+    nodes = store_nodes(config.target, config.topology)
     shapes = op_shapes(config.small_size, layout.k, layout.m, nodes)
     count = max(config.small_count, 1) * SKELETON_OPS_PER_SMALL_OP
     try:

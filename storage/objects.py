@@ -245,10 +245,11 @@ class ErasureObjects:
             await asyncio.wait(list(self._pruning))
 
     async def _prune(
-        self, oset: ObjectSet, bucket: str, key: str, before: tuple[int, str], durable: bool
+        self, oset: ObjectSet, bucket: str, key: str, before: tuple[int, str]
     ) -> list[BaseException | None]:
+        """A delete's prune: fsync'd, and its outcome is the delete's."""
         results = outcomes(
-            await each(oset.drives, lambda d: d.prune_versions(bucket, key, before, durable))
+            await each(oset.drives, lambda d: d.prune_versions(bucket, key, before, True))
         )
         for drive, outcome in zip(oset.drives, results, strict=True):
             if outcome is not None:
@@ -334,5 +335,5 @@ class ErasureObjects:
         # pool (each must reach quorum: the key may live in any of them).
         before = (self.clock(), "~")
         for oset in self.sets.all_for_object(bucket, key):
-            results = await self._prune(oset, bucket, key, before, durable=True)
+            results = await self._prune(oset, bucket, key, before)
             reduce_write(results, self.write_quorum)

@@ -92,5 +92,5 @@ def test_the_report_has_the_skeleton_table_under_the_floor() -> None:
 
 
 def test_store_nodes_follow_the_topology() -> None:
-    assert store_nodes("cluster", servers.DEFAULT_TOPOLOGY, EC84) == (6, 2)
-    assert store_nodes("embedded", servers.DEFAULT_TOPOLOGY, EC84) == (0, 12)
+    assert store_nodes("cluster", servers.DEFAULT_TOPOLOGY) == 6
+    assert store_nodes("embedded", servers.DEFAULT_TOPOLOGY) == 0
