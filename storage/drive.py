@@ -120,8 +120,11 @@ class Drive(Protocol):
         this call instead of through ``create_shard``: a small part in one round trip."""
         ...
 
-    def get_versions(self, bucket: str, key: str) -> Awaitable[list[ObjectRecord]]:
-        """All versions of a key on this drive, newest first (with inline data)."""
+    def get_versions(
+        self, bucket: str, key: str, inline: bool = True
+    ) -> Awaitable[list[ObjectRecord]]:
+        """All versions of a key on this drive, newest first; with their inline shards unless
+        ``inline`` is False (then ``inline`` is None in every record: HEAD needs no shard)."""
         ...
 
     def prune_versions(

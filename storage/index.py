@@ -74,6 +74,14 @@ CREATE TABLE IF NOT EXISTS parts(
 """
 
 
+_VERSIONS = (
+    "SELECT version_id, mod_time_ns, meta, inline FROM objects"
+    " WHERE bucket=? AND key=? ORDER BY mod_time_ns DESC, version_id DESC"
+)
+# The inline shard left unread (up to 1/k of the inline threshold per row): a HEAD's read.
+_VERSIONS_WITHOUT_INLINE = _VERSIONS.replace(" inline FROM", " NULL FROM")
+
+
 def prefix_end(prefix: str) -> str | None:
     """The smallest string greater than every string starting with ``prefix`` (None: no bound).
 
@@ -340,25 +348,20 @@ class Index:
 
         return self.write(op, replayable=True)
 
-    def get_versions(self, bucket: str, key: str) -> list[ObjectRecord]:
-        with self._read_lock:
-            db = self._reader
-            rows = db.execute(
-                "SELECT version_id, mod_time_ns, meta, inline FROM objects"
-                " WHERE bucket=? AND key=? ORDER BY mod_time_ns DESC, version_id DESC",
-                (bucket, key),
-            ).fetchall()
+    def get_versions(self, bucket: str, key: str, inline: bool = True) -> list[ObjectRecord]:
+        rows = self._version_rows(bucket, key, inline)
         return [decode_object_meta(bucket, key, v, t, m, i) for v, t, m, i in rows]
 
-    def get_version_values(self, bucket: str, key: str) -> list[list[Any]]:
+    def get_version_values(self, bucket: str, key: str, inline: bool = True) -> list[list[Any]]:
         """``get_versions`` as lists of the records' field values (``records.object_values``)."""
-        with self._read_lock:
-            rows = self._reader.execute(
-                "SELECT version_id, mod_time_ns, meta, inline FROM objects"
-                " WHERE bucket=? AND key=? ORDER BY mod_time_ns DESC, version_id DESC",
-                (bucket, key),
-            ).fetchall()
+        rows = self._version_rows(bucket, key, inline)
         return [object_values(bucket, key, v, t, m, i) for v, t, m, i in rows]
+
+    def _version_rows(self, bucket: str, key: str, inline: bool) -> list[Any]:
+        with self._read_lock:
+            return self._reader.execute(
+                _VERSIONS if inline else _VERSIONS_WITHOUT_INLINE, (bucket, key)
+            ).fetchall()
 
     def prune_versions(
         self,

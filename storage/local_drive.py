@@ -377,18 +377,18 @@ class LocalDrive:
             raise
         file.finish()
 
-    async def get_versions(self, bucket: str, key: str) -> list[ObjectRecord]:
-        return self.lookup_versions(bucket, key)
+    async def get_versions(self, bucket: str, key: str, inline: bool = True) -> list[ObjectRecord]:
+        return self.lookup_versions(bucket, key, inline)
 
-    def lookup_versions(self, bucket: str, key: str) -> list[ObjectRecord]:
+    def lookup_versions(self, bucket: str, key: str, inline: bool = True) -> list[ObjectRecord]:
         """``get_versions`` without a coroutine (the node answers a GET's batch without a task
         per call): a point read, done before this returns."""
-        return self._lookup(self._index.get_versions, bucket, key)
+        return self._lookup(self._index.get_versions, bucket, key, inline)
 
-    def lookup_version_values(self, bucket: str, key: str) -> list[list[Any]]:
+    def lookup_version_values(self, bucket: str, key: str, inline: bool = True) -> list[list[Any]]:
         """``lookup_versions`` as lists of the records' field values (``records.object_values``),
         ready for a channel message."""
-        return self._lookup(self._index.get_version_values, bucket, key)
+        return self._lookup(self._index.get_version_values, bucket, key, inline)
 
     async def prune_versions(
         self, bucket: str, key: str, before: tuple[int, str], durable: bool

@@ -161,8 +161,12 @@ class MeteredDrive:
             shards=len(record.parts),
         )
 
-    def get_versions(self, bucket: str, key: str) -> Awaitable[list[ObjectRecord]]:
-        return _timed(self.drive_metrics, "get_versions", self.inner.get_versions(bucket, key))
+    def get_versions(
+        self, bucket: str, key: str, inline: bool = True
+    ) -> Awaitable[list[ObjectRecord]]:
+        return _timed(
+            self.drive_metrics, "get_versions", self.inner.get_versions(bucket, key, inline)
+        )
 
     def prune_versions(
         self, bucket: str, key: str, before: tuple[int, str], durable: bool

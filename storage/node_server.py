@@ -41,7 +41,9 @@ Lookup = Callable[[LocalDrive, dict[str, Any]], Any]
 # ``proto.object_wire``'s form: a version goes from its index row to the message without a
 # dataclass in between).
 LOOKUPS: dict[str, Lookup] = {
-    "get_versions": lambda d, a: d.lookup_version_values(a["bucket"], a["key"]),
+    "get_versions": lambda d, a: d.lookup_version_values(
+        a["bucket"], a["key"], a.get("inline", True)
+    ),
     "get_bucket": lambda d, a: proto.to_wire(d.lookup_bucket(a["name"])),
 }
 
@@ -115,7 +117,7 @@ def _rpc_table() -> dict[str, Rpc]:
         "list_buckets": lambda d, a: d.list_buckets(),
         "delete_bucket": lambda d, a: d.delete_bucket(a["name"]),
         "commit_object": commit_object,
-        "get_versions": lambda d, a: d.get_versions(a["bucket"], a["key"]),
+        "get_versions": lambda d, a: d.get_versions(a["bucket"], a["key"], a.get("inline", True)),
         "read_shard": read_shard,
         "prune_versions": prune_versions,
         "delete_version": lambda d, a: d.delete_version(a["bucket"], a["key"], a["version_id"]),

@@ -256,19 +256,21 @@ class ErasureObjects:
                 _log_prune(drive.name, outcome)
         return results
 
-    async def agree(self, bucket: str, key: str) -> tuple[ObjectSet, Agreement[ObjectRecord]]:
+    async def agree(
+        self, bucket: str, key: str, inline: bool = True
+    ) -> tuple[ObjectSet, Agreement[ObjectRecord]]:
         """The newest readable version of a key (in whichever pool holds it) and every drive's
-        copy of it."""
+        copy of it; without inline shards when ``inline`` is False (metadata only)."""
         osets = self.sets.all_for_object(bucket, key)
         if len(osets) == 1:  # one pool: no gather (a task) around the one set's answer
             try:
-                return await self._agree_in(osets[0], bucket, key)
+                return await self._agree_in(osets[0], bucket, key, inline)
             except ObjectNotFound:
                 pass
             await self._bucket_must_exist(bucket)
             raise ObjectNotFound()
         results = await asyncio.gather(
-            *(self._agree_in(o, bucket, key) for o in osets), return_exceptions=True
+            *(self._agree_in(o, bucket, key, inline) for o in osets), return_exceptions=True
         )
         found = [r for r in results if isinstance(r, tuple)]
         if found:
@@ -280,7 +282,7 @@ class ErasureObjects:
         raise ObjectNotFound()
 
     async def _agree_in(
-        self, oset: ObjectSet, bucket: str, key: str
+        self, oset: ObjectSet, bucket: str, key: str, inline: bool
     ) -> tuple[ObjectSet, Agreement[ObjectRecord]]:
         """Ask the k drives of the data shards first: when they agree on the newest version,
         that decides (reads_from_k: any readable version is on one of them; a version that is
@@ -293,7 +295,8 @@ class ErasureObjects:
 
         async def ask(positions: list[int]) -> None:
             results = await each(
-                [oset.drives[p] for p in positions], lambda d: d.get_versions(bucket, key)
+                [oset.drives[p] for p in positions],
+                lambda d: d.get_versions(bucket, key, inline),
             )
             for p, r in zip(positions, results, strict=True):
                 per_drive[p] = None if isinstance(r, BaseException) else r
@@ -313,7 +316,7 @@ class ErasureObjects:
         if len(self.sets.pools) == 1:
             return self.sets.for_object(bucket, key)
         try:
-            return (await self.agree(bucket, key))[0]
+            return (await self.agree(bucket, key, inline=False))[0]
         except ObjectNotFound:
             return self.sets.for_object(bucket, key, await self.sets.emptiest_pool())
 
@@ -327,7 +330,7 @@ class ErasureObjects:
         return ErasureReader(agreement.version, oset.drives, agreement.copies)
 
     async def head_object(self, bucket: str, key: str) -> ObjectInfo:
-        _, agreement = await self.agree(bucket, key)
+        _, agreement = await self.agree(bucket, key, inline=False)
         return record_info(agreement.version)
 
     async def delete_object(self, bucket: str, key: str) -> None:

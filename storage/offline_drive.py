@@ -58,7 +58,7 @@ class OfflineDrive:
     ) -> bool:
         self._fail()
 
-    async def get_versions(self, bucket: str, key: str) -> list[ObjectRecord]:
+    async def get_versions(self, bucket: str, key: str, inline: bool = True) -> list[ObjectRecord]:
         self._fail()
 
     async def prune_versions(

@@ -655,8 +655,13 @@ class RemoteDrive:
             {"record": proto.object_wire(record), "staged": list(staged), "shard": shard},
         )
 
-    def get_versions(self, bucket: str, key: str) -> asyncio.Future[list[ObjectRecord]]:
-        return self._rpc("get_versions", _each(proto.object_record), {"bucket": bucket, "key": key})
+    def get_versions(
+        self, bucket: str, key: str, inline: bool = True
+    ) -> asyncio.Future[list[ObjectRecord]]:
+        args: dict[str, Any] = {"bucket": bucket, "key": key}
+        if not inline:  # said only when False: a read's message stays as it was
+            args["inline"] = False
+        return self._rpc("get_versions", _each(proto.object_record), args)
 
     def prune_versions(
         self, bucket: str, key: str, before: tuple[int, str], durable: bool

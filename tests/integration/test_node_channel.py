@@ -5,6 +5,7 @@ errors crossing the wire, and a node going away mid-channel."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +23,7 @@ from storage.local_drive import LocalDrive
 from storage.node_server import NodeServer
 from storage.records import BucketRecord
 from storage.remote_drive import NodeClient, RemoteDrive, Timeouts
+from tests.records import small_record
 
 IDENTITY = proto.ClusterIdentity("dep-1", 1, "s3cret")
 CHANNEL = proto.PREFIX + "/channel"
@@ -97,6 +99,27 @@ def test_calls_batch_and_errors_cross_the_wire(tmp_path: Path) -> None:
                 assert channel.closed
                 client.down.clear()
                 assert (await drive.get_bucket("bkt")).name == "bkt"
+            finally:
+                await client.close()
+
+    run(go)
+
+
+def test_versions_cross_with_their_inline_shard_or_without_it(tmp_path: Path) -> None:
+    """A GET's read takes each version's inline shard; a HEAD's (inline=False) leaves it on the
+    node and gets the same records otherwise."""
+
+    async def go() -> None:
+        async with node(tmp_path) as (address, _):
+            client = NodeClient(IDENTITY)
+            drive = RemoteDrive(client, address, "n1", "d1")
+            try:
+                await drive.make_bucket(BucketRecord("b", 1, "me"))
+                record = small_record("k")
+                assert await drive.commit_object(record, []) is False
+                assert await drive.get_versions("b", "k") == [record]
+                bare = await drive.get_versions("b", "k", inline=False)
+                assert bare == [dataclasses.replace(record, inline=None)]
             finally:
                 await client.close()
 

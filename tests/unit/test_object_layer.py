@@ -125,6 +125,36 @@ def test_reads_start_from_the_k_data_drives(env: Any, size: int) -> None:
     run(go())
 
 
+def test_head_reads_the_records_without_their_inline_shards(env: Any, monkeypatch: Any) -> None:
+    """HEAD needs the version, not its bytes: the drives leave an inline shard unread (up to
+    1/k of the inline threshold per drive); GET reads them."""
+    storage, drives, _ = env
+    data = os.urandom(10_000)
+    asked: list[bool] = []
+
+    async def go() -> None:
+        await storage.buckets.create_bucket("bkt", "me", "us-east-1")
+        info = await storage.objects.put_object("bkt", "k", Body(data), len(data), {})
+        for d in set_drives(storage, drives, "bkt", "k"):
+            get_versions = d.inner.get_versions
+
+            async def spy(
+                bucket: str, key: str, inline: bool = True, real: Any = get_versions
+            ) -> Any:
+                asked.append(inline)
+                return await real(bucket, key, inline)
+
+            monkeypatch.setattr(d.inner, "get_versions", spy)
+        head = await storage.objects.head_object("bkt", "k")
+        assert (head.etag, head.size, head.version_id) == (info.etag, 10_000, info.version_id)
+        assert asked and not any(asked)
+        asked.clear()
+        assert await read_all(storage, "bkt", "k") == data
+        assert asked and all(asked)
+
+    run(go())
+
+
 def roots(local: LocalDrives) -> list[Path]:
     return [d.root for d in local.drives if isinstance(d, LocalDrive)]
 
