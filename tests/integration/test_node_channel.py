@@ -47,6 +47,18 @@ async def node(tmp_path: Path, port: int = 0) -> AsyncIterator[tuple[str, NodeSe
         executor.shutdown()
 
 
+@asynccontextmanager
+async def remote(
+    address: str, drive: str = "d1", client: NodeClient | None = None
+) -> AsyncIterator[RemoteDrive]:
+    """A remote drive on the node at ``address``; its client closed however the test ends."""
+    client = client or NodeClient(IDENTITY)
+    try:
+        yield RemoteDrive(client, address, "n1", drive)
+    finally:
+        await client.close()
+
+
 def run(fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
     asyncio.run(fn())
 
@@ -110,18 +122,13 @@ def test_versions_cross_with_their_inline_shard_or_without_it(tmp_path: Path) ->
     node and gets the same records otherwise."""
 
     async def go() -> None:
-        async with node(tmp_path) as (address, _):
-            client = NodeClient(IDENTITY)
-            drive = RemoteDrive(client, address, "n1", "d1")
-            try:
-                await drive.make_bucket(BucketRecord("b", 1, "me"))
-                record = small_record("k")
-                assert await drive.commit_object(record, []) is False
-                assert await drive.get_versions("b", "k") == [record]
-                bare = await drive.get_versions("b", "k", inline=False)
-                assert bare == [dataclasses.replace(record, inline=None)]
-            finally:
-                await client.close()
+        async with node(tmp_path) as (address, _), remote(address) as drive:
+            await drive.make_bucket(BucketRecord("b", 1, "me"))
+            record = small_record("k")
+            assert await drive.commit_object(record, []) is False
+            assert await drive.get_versions("b", "k") == [record]
+            bare = await drive.get_versions("b", "k", inline=False)
+            assert bare == [dataclasses.replace(record, inline=None)]
 
     run(go)
 

@@ -7,8 +7,7 @@ import asyncio
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -17,22 +16,10 @@ from storage import node_protocol as proto
 from storage.errors import DriveError
 from storage.remote_drive import NodeClient, RemoteDrive, Timeouts
 from storage.shard_upload import ShardUpload
-from tests.integration.test_node_channel import IDENTITY, node
+from tests.integration.test_node_channel import IDENTITY, node, remote
 
 MIB = 1024 * 1024
 DATA_ID = "cd" * 16
-
-
-@asynccontextmanager
-async def remote(
-    address: str, drive: str = "d1", client: NodeClient | None = None
-) -> AsyncIterator[RemoteDrive]:
-    """A remote drive on the node at ``address``; its client closed however the test ends."""
-    client = client or NodeClient(IDENTITY)
-    try:
-        yield RemoteDrive(client, address, "n1", drive)
-    finally:
-        await client.close()
 
 
 def staged(tmp_path: Path) -> list[str]:
