@@ -43,6 +43,7 @@ async def serve(settings: Settings) -> None:
         identity,
         Timeouts(rpc_s=settings.node_timeout_s),
         tls=tls,
+        tcp_congestion=settings.node_tcp_congestion,
     )
     address = {n.name: n.address for n in topology.nodes}
     drives = [
@@ -75,7 +76,9 @@ async def serve(settings: Settings) -> None:
     obs.install_gateway(
         app, sets, lambda: healer.stats, lambda: {d.node: d.base not in client.down for d in drives}
     )
-    runner, endpoint = await start_site(app, settings.listen, server_tls(settings))
+    runner, endpoint = await start_site(
+        app, settings.listen, server_tls(settings), settings.s3_tcp_congestion
+    )
     print_endpoint(
         endpoint,
         root,

@@ -41,7 +41,9 @@ async def serve(settings: Settings) -> None:
     identity = ClusterIdentity(deployment, topology.version, secret)
     app = NodeServer(name, drives, identity).app()
     app.router.add_get(METRICS_PATH, metrics_handler(new_registry()))  # process metrics
-    runner, endpoint = await start_site(app, settings.listen, server_tls(settings))
+    runner, endpoint = await start_site(
+        app, settings.listen, server_tls(settings), settings.node_tcp_congestion
+    )
     print(f"Huimin node {name}: {endpoint} ({len(drives)} drives)", flush=True)
     await wait_for_stop()
     await runner.cleanup()

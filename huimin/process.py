@@ -22,6 +22,7 @@ from huimin.tuning import tune_gc, tune_malloc
 from storage.api import Storage
 from storage.heal import Healer
 from storage.sets import ErasureSets
+from storage.tcp import listening_socket
 from tenants.credentials import Credential, CredentialStore
 
 log = logging.getLogger("huimin")
@@ -57,13 +58,22 @@ def node_client_tls(settings: Settings) -> ssl.SSLContext | None:
 
 
 async def start_site(
-    app: web.Application, listen: str, tls: ssl.SSLContext | None = None
+    app: web.Application,
+    listen: str,
+    tls: ssl.SSLContext | None = None,
+    tcp_congestion: str = "",
 ) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
-    await runner.setup()
+    """Serve ``app`` on ``listen``; the connections it accepts use the TCP congestion control
+    ``tcp_congestion`` ("" the system's default)."""
     host, port = split_listen(listen)
-    site = web.TCPSite(runner, host, port, reuse_address=True, backlog=1024, ssl_context=tls)
-    await site.start()
+    sock = listening_socket(host, port, tcp_congestion, backlog=1024)
+    runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+    try:
+        await runner.setup()
+        await web.SockSite(runner, sock, ssl_context=tls).start()
+    except BaseException:
+        sock.close()
+        raise
     return runner, url_of(host, port, tls is not None)
 
 

@@ -51,7 +51,9 @@ async def serve(settings: Settings) -> None:
         log.info("gave %d bucket records to drives that lacked them", added)
     app = gateway_app(storage, settings, root, heal_service.routes())
     obs.install_gateway(app, sets, lambda: healer.stats)
-    runner, endpoint = await start_site(app, settings.listen, server_tls(settings))
+    runner, endpoint = await start_site(
+        app, settings.listen, server_tls(settings), settings.s3_tcp_congestion
+    )
     print_endpoint(
         endpoint,
         root,

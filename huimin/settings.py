@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     name: str | None = Field(default=None, description="this node's name in the topology")
     drive_root: Path | None = Field(default=None, description="folder of this node's drives")
     node_timeout_s: float = Field(default=3.0, gt=0, description="deadline of one node call")
+    # TCP congestion control (Linux): of the connections between gateways and nodes (a node's
+    # listener, a gateway's connections to nodes), and of the S3 listener's. "" keeps the
+    # system's default (storage/tcp.py, docs/operations.md).
+    node_tcp_congestion: str = "cubic"
+    s3_tcp_congestion: str = ""
     # TLS: this process's listener (S3 on a gateway, node protocol on a node) serves HTTPS when
     # a certificate and key are given; a gateway talks HTTPS to nodes when node_tls_ca_file is
     # set (the CA that signed the nodes' certificates).

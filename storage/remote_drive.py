@@ -33,6 +33,7 @@ from storage.shard_connection import (
     request_bytes,
 )
 from storage.shard_upload import ShardUpload
+from storage.tcp import SocketFactory
 
 _R = TypeVar("_R")
 log = logging.getLogger(__name__)
@@ -127,10 +128,14 @@ class NodeClient:
         identity: proto.ClusterIdentity,
         timeouts: Timeouts = Timeouts(),
         tls: ssl.SSLContext | None = None,
+        tcp_congestion: str = "",
     ) -> None:
+        """``tcp_congestion``: the TCP congestion control of every connection to a node
+        (storage.tcp; "" the system's default)."""
         self.identity = identity
         self.timeouts = timeouts
         self.tls = tls
+        self.tcp_congestion = tcp_congestion
         self.scheme = "https" if tls is not None else "http"
         self._session: aiohttp.ClientSession | None = None
         self._probe_session: aiohttp.ClientSession | None = None
@@ -151,7 +156,7 @@ class NodeClient:
         self._closed = False
         self._batches: set[asyncio.Task[None]] = set()
         self._channels = Channels(self._open_channel)
-        self.shard_connections = ShardConnections(tls)  # GET's shard streams
+        self.shard_connections = ShardConnections(tls, tcp_congestion)  # GET's shard streams
 
     def ensure_up(self, base: str, name: str) -> None:
         if base in self.down:
@@ -354,6 +359,7 @@ class NodeClient:
                     limit_per_host=0,
                     force_close=False,
                     ssl=self.tls or False,
+                    socket_factory=SocketFactory(self.tcp_congestion),
                 ),
                 # No connect deadline of its own: a stalled event loop (overload) would fire
                 # it on a live node. Every request runs under ``bounded``, whose liveness

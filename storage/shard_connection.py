@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import cast
 
+from storage.tcp import set_congestion
+
 _HEAD_LIMIT_BYTES = 16 * 1024  # response status line + headers
 _SCRATCH_BYTES = 4 * 1024  # socket reads while the headers arrive (the body may follow them)
 
@@ -213,8 +215,9 @@ class ShardConnection(asyncio.BufferedProtocol):
 class ShardConnections:
     """Idle keep-alive connections per node (``host:port``)."""
 
-    def __init__(self, tls: ssl.SSLContext | None) -> None:
+    def __init__(self, tls: ssl.SSLContext | None, tcp_congestion: str = "") -> None:
         self._tls = tls
+        self._tcp_congestion = tcp_congestion
         self._idle: dict[str, list[ShardConnection]] = {}
 
     async def get(self, address: str) -> tuple[ShardConnection, bool]:
@@ -228,13 +231,16 @@ class ShardConnections:
             conn.close()
         host, _, port = address.rpartition(":")
         loop = asyncio.get_running_loop()
-        _, conn = await loop.create_connection(
+        transport, conn = await loop.create_connection(
             ShardConnection,
             host,
             int(port),
             ssl=self._tls,
             server_hostname=host if self._tls is not None else None,
         )
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            set_congestion(sock, self._tcp_congestion)
         return conn, False
 
     def put(self, address: str, conn: ShardConnection) -> None:

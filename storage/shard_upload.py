@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from storage import node_protocol as proto
 from storage.errors import DriveError, StorageError
 from storage.shard_connection import ResponseError, parse_head, request_bytes
+from storage.tcp import set_congestion
 
 if TYPE_CHECKING:
     from storage.remote_drive import RemoteDrive
@@ -89,6 +90,7 @@ class ShardUpload:
             self._opened = True
             sock = socket.create_connection((host.strip("[]"), int(port)), timeout=timeouts.rpc_s)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            set_congestion(sock, self._client.tcp_congestion)
             self._sock = sock
             headers = self._client.headers("PUT", self._path)
             headers["Content-Length"] = str(self._size)

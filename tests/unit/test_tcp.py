@@ -1,0 +1,56 @@
+"""storage.tcp: the congestion control of a socket, of a listener's accepted connections and of
+aiohttp's client sockets (real sockets on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from pathlib import Path
+
+import pytest
+
+from storage import tcp
+
+pytestmark = pytest.mark.skipif(
+    not hasattr(socket, "TCP_CONGESTION"), reason="TCP_CONGESTION is Linux's"
+)
+SYSTEM_DEFAULT = Path("/proc/sys/net/ipv4/tcp_congestion_control").read_text().strip()
+
+
+def test_a_socket_takes_the_algorithm_it_is_given() -> None:
+    with socket.socket() as sock:
+        assert tcp.set_congestion(sock, "reno")
+        assert tcp.congestion_of(sock) == "reno"
+
+
+def test_no_algorithm_keeps_the_system_default() -> None:
+    with socket.socket() as sock:
+        assert tcp.set_congestion(sock, "")
+        assert tcp.congestion_of(sock) == SYSTEM_DEFAULT
+
+
+def test_an_unknown_algorithm_is_refused_once_logged_and_the_default_kept(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="storage.tcp"):
+        for _ in range(2):
+            with socket.socket() as sock:
+                assert not tcp.set_congestion(sock, "no-such-cc")
+                assert tcp.congestion_of(sock) == SYSTEM_DEFAULT
+    assert sum("no-such-cc" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_connections_a_listener_accepts_use_its_algorithm() -> None:
+    with tcp.listening_socket("127.0.0.1", 0, "reno", backlog=8) as listener:
+        listener.setblocking(True)
+        with socket.create_connection(listener.getsockname()) as client:
+            accepted, _ = listener.accept()
+            with accepted:
+                assert tcp.congestion_of(accepted) == "reno"
+                assert tcp.congestion_of(client) == SYSTEM_DEFAULT
+
+
+def test_the_socket_factory_makes_sockets_of_its_algorithm() -> None:
+    info = socket.getaddrinfo("127.0.0.1", 80, type=socket.SOCK_STREAM)[0]
+    with tcp.SocketFactory("reno")(info) as sock:
+        assert tcp.congestion_of(sock) == "reno"
