@@ -22,7 +22,7 @@ from huimin.tuning import tune_gc, tune_malloc
 from storage.api import Storage
 from storage.heal import Healer
 from storage.sets import ErasureSets
-from storage.tcp import listening_socket
+from storage.tcp import listening_sockets
 from tenants.credentials import Credential, CredentialStore
 
 log = logging.getLogger("huimin")
@@ -66,13 +66,16 @@ async def start_site(
     """Serve ``app`` on ``listen``; the connections it accepts use the TCP congestion control
     ``tcp_congestion`` ("" the system's default)."""
     host, port = split_listen(listen)
-    sock = listening_socket(host, port, tcp_congestion, backlog=1024)
+    sockets = listening_sockets(host, port, tcp_congestion, backlog=1024)
     runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
     try:
         await runner.setup()
-        await web.SockSite(runner, sock, ssl_context=tls).start()
+        for sock in sockets:
+            await web.SockSite(runner, sock, ssl_context=tls).start()
     except BaseException:
-        sock.close()
+        await runner.cleanup()
+        for sock in sockets:
+            sock.close()
         raise
     return runner, url_of(host, port, tls is not None)
 

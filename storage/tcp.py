@@ -67,20 +67,25 @@ class SocketFactory:
         return sock
 
 
-def listening_socket(host: str, port: int, algorithm: str, backlog: int) -> socket.socket:
-    """A bound, listening TCP socket for ``host:port`` (address reuse on) whose accepted
-    connections use ``algorithm``."""
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
-    sock = socket.socket(family, kind, proto)
+def listening_sockets(host: str, port: int, algorithm: str, backlog: int) -> list[socket.socket]:
+    """Bound, listening TCP sockets for ``host:port``, one per address it resolves to (as
+    asyncio's ``create_server`` binds them: address reuse on, IPv6 sockets IPv6 only), whose
+    accepted connections use ``algorithm``."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    sockets: list[socket.socket] = []
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        set_congestion(sock, algorithm)
-        sock.bind(address)
-        sock.listen(backlog)
-        sock.setblocking(False)
+        for family, kind, proto, _, address in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            set_congestion(sock, algorithm)
+            sock.bind(address)
+            sock.listen(backlog)
+            sock.setblocking(False)
     except BaseException:
-        sock.close()
+        for sock in sockets:
+            sock.close()
         raise
-    return sock
+    return sockets

@@ -41,7 +41,8 @@ def test_an_unknown_algorithm_is_refused_once_logged_and_the_default_kept(
 
 
 def test_connections_a_listener_accepts_use_its_algorithm() -> None:
-    with tcp.listening_socket("127.0.0.1", 0, "reno", backlog=8) as listener:
+    [listener] = tcp.listening_sockets("127.0.0.1", 0, "reno", backlog=8)
+    with listener:
         listener.setblocking(True)
         with socket.create_connection(listener.getsockname()) as client:
             accepted, _ = listener.accept()
@@ -54,3 +55,13 @@ def test_the_socket_factory_makes_sockets_of_its_algorithm() -> None:
     info = socket.getaddrinfo("127.0.0.1", 80, type=socket.SOCK_STREAM)[0]
     with tcp.SocketFactory("reno")(info) as sock:
         assert tcp.congestion_of(sock) == "reno"
+
+
+def test_a_name_gets_a_listener_per_address_it_resolves_to() -> None:
+    addresses = {i[4][0] for i in socket.getaddrinfo("localhost", 0, type=socket.SOCK_STREAM)}
+    sockets = tcp.listening_sockets("localhost", 0, "", backlog=8)
+    try:
+        assert {s.getsockname()[0] for s in sockets} == addresses
+    finally:
+        for s in sockets:
+            s.close()
