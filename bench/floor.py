@@ -34,9 +34,10 @@ STAGES: Mapping[str, str] = {
     "xxh3": "xxh3_128, xxhash, shard-sized payloads",
     "encode": "erasure encode, per GB of object",
     "decode": "erasure decode, m data shards lost, per GB of object",
-    "tcp_send": "loopback TCP sender: sendall of 1 MiB buffers",
-    "tcp_receive": "loopback TCP receiver: recv_into a reused 1 MiB buffer",
-    "sendfile_send": "loopback TCP sender: os.sendfile from a page-cached file",
+    "tcp_send": "loopback TCP sender, S3's congestion control: sendall of 1 MiB buffers",
+    "tcp_receive": "its receiver: recv_into a reused 1 MiB buffer",
+    "shard_send": "loopback TCP sender to a node: sendall of 1 MiB buffers",
+    "sendfile_send": "loopback TCP sender to a gateway: os.sendfile from a page-cached file",
     "sendfile_receive": "its receiver: recv_into a reused 1 MiB buffer",
     "splice_write": "receiver: socket -> splice(2) via a pipe -> 64 MiB files, fsync",
     "recv_write": "receiver: recv_into 1 MiB + write -> 64 MiB files, fsync",
@@ -162,7 +163,7 @@ def put_floor(
     durable write MB/s, which carries 1/expansion as much object.
 
     >>> costs = {"tcp_send": 0.35, "tcp_receive": 0.45, "md5": 1.55, "encode": 0.4,
-    ...          "xxh3": 0.04, "splice_write": 0.55, "recv_write": 0.7}
+    ...          "xxh3": 0.04, "shard_send": 0.35, "splice_write": 0.55, "recv_write": 0.7}
     >>> f = put_floor(costs, Layout("isal", 8, 4, 4 * MIB), 2)
     >>> round(f.server_cpu_s_per_gb, 3), f.client_cpu_s_per_gb, round(f.max_mb_per_s)
     (3.81, 0.35, 481)
@@ -177,7 +178,7 @@ def put_floor(
         ("gateway", "MD5 (ETag)", "md5", 1.0),
         ("gateway", f"encode {layout.k}+{layout.m} ({layout.codec})", "encode", 1.0),
         ("gateway", "xxh3 of every shard", "xxh3", x),
-        ("gateway", "send the shards", "tcp_send", x),
+        ("gateway", "send the shards", "shard_send", x),
         ("nodes", "receive the shards, write, fsync", durable, x),
     )
     disk = None if disk_write_mb_s is None else disk_write_mb_s / x

@@ -44,6 +44,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.floor import DISK_WRITERS, Layout
+from huimin.settings import Settings
+from storage.tcp import set_congestion
 
 GB = 10**9
 MIB = 2**20
@@ -52,6 +54,11 @@ PATTERN_BYTES = 64 * MIB  # distinct data hashed and encoded, cycled up to the m
 SEGMENT_BYTES = 64 * MIB  # durable receives: one file per segment, deleted when fsync'd
 _F_SETPIPE_SZ = 1031
 _SLOWEST_MB_S = 20  # a transfer slower than this is taken as hung
+# Loopback transfers use the congestion control of the connections they stand for
+# (storage/tcp.py): between gateway and nodes the store's (CUBIC unless set), between client
+# and gateway the system's. Under BBR a sender paid about twice the CPU here.
+CONGESTION = Settings.model_fields["node_tcp_congestion"].default
+S3_CONGESTION = Settings.model_fields["s3_tcp_congestion"].default
 Log = Callable[[str], None]
 
 
@@ -324,8 +331,11 @@ def _splice_to(sock: socket.socket, fd: int, nbytes: int) -> None:
         os.close(write_end)
 
 
-def _receiver_child(conn: Connection, mode: str, nbytes: int, target: Path | None) -> None:
+def _receiver_child(
+    conn: Connection, mode: str, nbytes: int, target: Path | None, congestion: str
+) -> None:
     with socket.create_server(("127.0.0.1", 0)) as server:
+        set_congestion(server, congestion)  # the accepted connection inherits it
         conn.send(server.getsockname()[1])
         sock, _ = server.accept()
     with sock:
@@ -334,8 +344,11 @@ def _receiver_child(conn: Connection, mode: str, nbytes: int, target: Path | Non
         conn.send(per_gb(cpu_s() - before, nbytes))
 
 
-def _sender_child(conn: Connection, port: int, mode: str, nbytes: int, source: Path | None) -> None:
+def _sender_child(
+    conn: Connection, port: int, mode: str, nbytes: int, source: Path | None, congestion: str
+) -> None:
     with socket.create_connection(("127.0.0.1", port)) as sock:
+        set_congestion(sock, congestion)
         before = cpu_s()
         send(sock, mode, nbytes, source)
         used = cpu_s() - before
@@ -390,15 +403,23 @@ def child_process(target: Callable[..., None], *args: Any) -> Iterator[_Child]:
 
 
 def transfer(
-    send_mode: str, receive_mode: str, nbytes: int, folder: Path, source: Path | None = None
+    send_mode: str,
+    receive_mode: str,
+    nbytes: int,
+    folder: Path,
+    source: Path | None = None,
+    congestion: str = CONGESTION,
 ) -> tuple[float, float]:
-    """One loopback transfer of ``nbytes``: (sender, receiver) CPU-s per GB."""
+    """One loopback transfer of ``nbytes`` over a connection of TCP congestion control
+    ``congestion``: (sender, receiver) CPU-s per GB."""
     timeout_s = 60 + nbytes / (_SLOWEST_MB_S * 10**6)
     target = folder / f"received-{receive_mode}" if receive_mode != "recv_into" else None
     try:
-        with child_process(_receiver_child, receive_mode, nbytes, target) as receiver:
+        with child_process(_receiver_child, receive_mode, nbytes, target, congestion) as receiver:
             port = receiver.result(60, "the receiver")
-            with child_process(_sender_child, port, send_mode, nbytes, source) as sender:
+            with child_process(
+                _sender_child, port, send_mode, nbytes, source, congestion
+            ) as sender:
                 sent = float(sender.result(timeout_s, "the sender"))
                 received = float(receiver.result(timeout_s, "the receiver"))
     finally:
@@ -429,13 +450,15 @@ def write_source(path: Path, nbytes: int) -> None:
 def measure_once(layout: Layout, nbytes: int, folder: Path, source: Path) -> dict[str, float]:
     """Every stage once: CPU-s per GB through it."""
     stages = compute(layout, nbytes)
-    stages["tcp_send"], stages["tcp_receive"] = transfer("sendall", "recv_into", nbytes, folder)
+    stages["tcp_send"], stages["tcp_receive"] = transfer(
+        "sendall", "recv_into", nbytes, folder, congestion=S3_CONGESTION
+    )
     stages["sendfile_send"], stages["sendfile_receive"] = transfer(
         "sendfile", "recv_into", nbytes, folder, source
     )
     _, stages["splice_write"] = transfer("sendall", "splice", nbytes, folder)
     _, stages["recv_write"] = transfer("sendall", "recv_write", nbytes, folder)
-    _, stages["direct_write"] = transfer("sendall", "direct", nbytes, folder)
+    stages["shard_send"], stages["direct_write"] = transfer("sendall", "direct", nbytes, folder)
     return stages
 
 

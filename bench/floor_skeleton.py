@@ -23,8 +23,9 @@ from typing import Any, cast
 
 import uvloop
 
-from bench.floor_measure import Log, child_process, cpu_s
+from bench.floor_measure import CONGESTION, Log, child_process, cpu_s
 from bench.ops_floor import OpShape
+from storage.tcp import set_congestion
 
 _LEN = struct.Struct("!I")
 _COUNT = struct.Struct("!I")
@@ -83,6 +84,7 @@ def _node_main(conn: Connection, shape: OpShape) -> None:
         server = await asyncio.get_running_loop().create_server(
             lambda: _Framed(on_frame), "127.0.0.1", 0
         )
+        set_congestion(server.sockets[0], CONGESTION)  # as a node's listener
         conn.send(server.sockets[0].getsockname()[1])
         await _serve_commands(conn, {})
 
@@ -125,7 +127,8 @@ def _gateway_main(conn: Connection, shape: OpShape, node_ports: list[int]) -> No
         loop = asyncio.get_running_loop()
         links = [_NodeLink(shape) for _ in node_ports]
         for link, port in zip(links, node_ports, strict=True):
-            await loop.create_connection(_returning(link.proto), "127.0.0.1", port)
+            transport, _ = await loop.create_connection(_returning(link.proto), "127.0.0.1", port)
+            set_congestion(transport.get_extra_info("socket"), CONGESTION)
 
         def on_frame(proto: _Framed, _: bytes) -> None:
             answers = asyncio.gather(*(link.call() for link in links))

@@ -36,6 +36,7 @@ COSTS = {
     "decode": 0.5,
     "tcp_send": 0.35,
     "tcp_receive": 0.45,
+    "shard_send": 0.35,
     "sendfile_send": 0.1,
     "sendfile_receive": 0.45,
     "splice_write": 0.55,
@@ -81,10 +82,12 @@ def test_get_floor_reads_k_data_shards_without_decode() -> None:
 )
 def test_shard_stages_scale_with_the_layout(k: int, m: int, expansion: float) -> None:
     f = put_floor(COSTS, Layout("zfec", k, m, MIB), 2)
-    shard_terms = [t for t in f.terms if t.stage in ("xxh3", "splice_write") or t.side == "nodes"]
+    shard_terms = [
+        t for t in f.terms if t.stage in ("xxh3", "shard_send", "splice_write") or t.side == "nodes"
+    ]
     assert shard_terms and all(t.gb == pytest.approx(expansion) for t in shard_terms)
-    sends = [t for t in f.terms if t.stage == "tcp_send"]
-    assert sorted(t.gb for t in sends) == pytest.approx([1.0, expansion])
+    assert [t.gb for t in f.terms if t.stage == "tcp_send"] == [1.0]  # the client's body
+    assert [t.stage for t in f.terms if t.step == "send the shards"] == ["shard_send"]
 
 
 def test_the_cheapest_durable_receive_is_taken() -> None:
