@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     node_timeout_s: float = Field(default=3.0, gt=0, description="deadline of one node call")
     # TCP congestion control (Linux): of the connections between gateways and nodes (a node's
     # listener, a gateway's connections to nodes), and of the S3 listener's. "" keeps the
-    # system's default (storage/tcp.py, docs/operations.md).
+    # system's default (storage/tcp.py, docs/configuration.md).
     node_tcp_congestion: str = "cubic"
     s3_tcp_congestion: str = ""
     # TLS: this process's listener (S3 on a gateway, node protocol on a node) serves HTTPS when
