@@ -22,12 +22,13 @@ lint: $(BIN)/.installed
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy
 
-# A real Prometheus for tests/integration/test_observability.py (Debian package; needs root).
+# A real Prometheus for tests/integration/test_observability.py, and iproute2's ss for a
+# listener's backlog (Debian packages; needs root).
 test-deps:
-	@command -v prometheus >/dev/null || { [ "$$(id -u)" = 0 ] && \
+	@{ command -v prometheus && command -v ss; } >/dev/null || { [ "$$(id -u)" = 0 ] && \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } || \
-		echo "prometheus not installed: the observability tests will be skipped"
+		apt-get install -y -qq --no-install-recommends prometheus iproute2 >/dev/null; } || \
+		echo "prometheus or ss not installed: the tests that need them will be skipped"
 
 test: lint typecheck test-deps
 	$(BIN)/pytest

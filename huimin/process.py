@@ -26,6 +26,7 @@ from storage.tcp import listening_sockets
 from tenants.credentials import Credential, CredentialStore
 
 log = logging.getLogger("huimin")
+BACKLOG = 1024  # connections waiting to be accepted (100 uploads may connect at once)
 
 
 def split_listen(listen: str) -> tuple[str, int]:
@@ -66,12 +67,12 @@ async def start_site(
     """Serve ``app`` on ``listen``; the connections it accepts use the TCP congestion control
     ``tcp_congestion`` ("" the system's default)."""
     host, port = split_listen(listen)
-    sockets = listening_sockets(host, port, tcp_congestion, backlog=1024)
+    sockets = listening_sockets(host, port, tcp_congestion, backlog=BACKLOG)
     runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
     try:
         await runner.setup()
         for sock in sockets:
-            await web.SockSite(runner, sock, ssl_context=tls).start()
+            await web.SockSite(runner, sock, ssl_context=tls, backlog=BACKLOG).start()
     except BaseException:
         await runner.cleanup()
         for sock in sockets:

@@ -5,14 +5,16 @@ connections to a node use (NodeClient's shard streams and channel)."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
+import subprocess
 from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp import web
 
-from huimin.process import start_site
+from huimin.process import BACKLOG, start_site
 from storage.records import BucketRecord
 from storage.remote_drive import NodeClient
 from storage.tcp import congestion_of
@@ -60,3 +62,21 @@ def test_a_gateway_s_connections_to_a_node_use_the_node_setting(tmp_path: Path) 
                 conn.close()
 
     asyncio.run(go())
+
+
+@pytest.mark.skipif(shutil.which("ss") is None, reason="reads the backlog with iproute2's ss")
+def test_a_site_listens_with_its_full_backlog() -> None:
+    """aiohttp's socket sites listen with a backlog of 128 unless told: a burst of uploads
+    connecting at once would see refused or retried connections."""
+
+    async def go() -> str:
+        runner, _ = await start_site(web.Application(), "127.0.0.1:0")
+        try:
+            port = runner.addresses[0][1]
+            ss = ["ss", "-ltnH", f"sport = :{port}"]
+            return subprocess.run(ss, capture_output=True, text=True, check=True).stdout
+        finally:
+            await runner.cleanup()
+
+    state, _, backlog, *_ = asyncio.run(go()).split()
+    assert (state, int(backlog)) == ("LISTEN", BACKLOG)
