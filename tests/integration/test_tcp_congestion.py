@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 
@@ -19,11 +18,9 @@ from storage.records import BucketRecord
 from storage.remote_drive import NodeClient
 from storage.tcp import congestion_of
 from tests.integration.test_node_channel import IDENTITY, node, remote
+from tests.unit.test_tcp import LINUX_ONLY, SYSTEM_DEFAULT
 
-pytestmark = pytest.mark.skipif(
-    not hasattr(socket, "TCP_CONGESTION"), reason="TCP_CONGESTION is Linux's"
-)
-SYSTEM_DEFAULT = Path("/proc/sys/net/ipv4/tcp_congestion_control").read_text().strip()
+pytestmark = LINUX_ONLY
 
 
 async def _served_with(algorithm: str) -> str:

@@ -11,10 +11,12 @@ import pytest
 
 from storage import tcp
 
-pytestmark = pytest.mark.skipif(
+LINUX_ONLY = pytest.mark.skipif(
     not hasattr(socket, "TCP_CONGESTION"), reason="TCP_CONGESTION is Linux's"
 )
-SYSTEM_DEFAULT = Path("/proc/sys/net/ipv4/tcp_congestion_control").read_text().strip()
+pytestmark = LINUX_ONLY
+_SYSTEM_SETTING = Path("/proc/sys/net/ipv4/tcp_congestion_control")
+SYSTEM_DEFAULT = _SYSTEM_SETTING.read_text().strip() if _SYSTEM_SETTING.exists() else ""
 
 
 def test_a_socket_takes_the_algorithm_it_is_given() -> None:
