@@ -6,7 +6,13 @@ DATA ?= ./data
 
 .PHONY: run test test-deps lint typecheck unit bench clean
 
-$(BIN)/.installed: pyproject.toml
+# gateway/_md5lanes.c needs a C compiler and Python's headers: installed here when missing
+# (Debian packages; needs root). Without them the gateway hashes with hashlib alone.
+$(BIN)/.installed: pyproject.toml setup.py gateway/_md5lanes.c
+	@{ command -v cc && [ -f "$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" ]; } \
+		>/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends gcc libc6-dev python3-dev >/dev/null; } || \
+		echo "no C compiler or Python headers: the gateway will hash MD5 with hashlib alone"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
@@ -40,4 +46,4 @@ bench: $(BIN)/.installed
 	$(BIN)/huimin bench --help
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info gateway/_md5lanes*.so

@@ -15,6 +15,7 @@ from aiohttp import StreamReader
 from gateway import checksums
 from gateway.chunked import ChunkedDecoder
 from gateway.errors import IncompleteBody, XAmzContentSHA256Mismatch
+from gateway.md5 import Md5, new_md5
 from gateway.sigv4 import AuthResult, PayloadMode
 from storage.api import BodyDigest
 
@@ -37,7 +38,7 @@ class RequestBody:
         self._pending = bytearray()  # decoded bytes not yet handed out (aws-chunked only)
         self._left: memoryview | None = None  # received beyond the last read (plain bodies)
         self._eof = False
-        self._md5 = hashlib.md5()
+        self._md5: Md5 | None = None  # chosen by the first block's size (gateway.md5)
         self._sha256 = hashlib.sha256() if auth.payload_mode is PayloadMode.SIGNED else None
         self._wanted = checksums.requested_checksums(headers)
         for algorithm in also:
@@ -90,6 +91,8 @@ class RequestBody:
         return b"".join(parts)
 
     def update(self, block: bytes | bytearray | memoryview) -> None:
+        if self._md5 is None:
+            self._md5 = new_md5(len(block))
         self._md5.update(block)
         if self._sha256 is not None:
             self._sha256.update(block)
@@ -109,7 +112,7 @@ class RequestBody:
             and self._sha256.hexdigest() != expected_sha256.lower()
         ):
             raise XAmzContentSHA256Mismatch()
-        md5 = self._md5.digest()
+        md5 = (self._md5 or hashlib.md5()).digest()
         checksums.md5_content_check(self._headers.get("content-md5"), md5)
         stored: dict[str, str] = {}
         for alg, expected in self._wanted.items():
