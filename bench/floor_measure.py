@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.floor import DISK_WRITERS, Layout
+from gateway.md5 import lanes_available
 from huimin.settings import Settings
 from storage.tcp import set_congestion
 
@@ -114,6 +115,23 @@ def _md5(data: memoryview, nbytes: int) -> int:
     return done
 
 
+MD5_LANES = 8  # the suite's uploads in flight: at most one block each in the lanes
+
+
+def _md5_lanes(data: memoryview, nbytes: int) -> int:
+    """``nbytes`` through the MD5 lanes, ``MD5_LANES`` blocks of 1 MiB side by side."""
+    import gateway._md5lanes as ext
+
+    states = [bytearray(16) for _ in range(MD5_LANES)]
+    done = 0
+    views = [v[: len(v) - len(v) % 64] for v in _views(data, CHUNK, nbytes)]
+    for i in range(0, len(views), MD5_LANES):
+        group = views[i : i + MD5_LANES]
+        ext.md5_lanes(states[: len(group)], group)
+        done += sum(len(v) for v in group)
+    return done
+
+
 def _xxh3(data: memoryview, shard_bytes: int, nbytes: int) -> int:
     import xxhash
 
@@ -172,8 +190,12 @@ def compute_stages(layout: Layout, nbytes: int) -> dict[str, float]:
     shard_bytes = codec.shard_size(block)
     encoded = _lose_data_shards(codec, blocks)  # and a warm-up of the codec and the heap
     _decode(codec, encoded, block, block)
+    lanes: dict[str, float] = {}
+    if lanes_available():
+        lanes["md5_lanes"] = _timed(lambda: _md5_lanes(data, nbytes))
     return {
         "md5": _timed(lambda: _md5(data, nbytes)),
+        **lanes,
         "xxh3": _timed(lambda: _xxh3(data, shard_bytes, nbytes)),
         "encode": _timed(lambda: _encode(codec, blocks, nbytes)),
         "decode": _timed(lambda: _decode(codec, encoded, block, nbytes)),

@@ -4,10 +4,11 @@ pass measured.
 
 py-spy runs ``--nonblocking`` (the server is not paused; its idle threads are left out, so a
 sample is a thread on a CPU) and without ``--native``: C work shows as the Python frame that
-called it (``RequestBody.update`` for MD5, ``frame_hash`` for xxh3, ``encode`` for ISA-L). A
-sample whose innermost Python frame is the event loop itself (``Runner.run``) is uvloop's C
-code: socket reads and writes and callback dispatch. One whose innermost frame is a pool
-thread's queue wait is a thread being woken for its next job (the cost of the hand-off).
+called it (``RequestBody.update`` or the ``md5-lanes`` thread for MD5, ``frame_hash`` for
+xxh3, ``encode`` for ISA-L). A sample whose innermost Python frame is the event loop itself
+(``Runner.run``) is uvloop's C code: socket reads and writes and callback dispatch. One whose
+innermost frame is a pool thread's queue wait is a thread being woken for its next job (the
+cost of the hand-off).
 
 Attribution is pure (``attribute``): compute stages are matched from the innermost frame
 outwards (the first frame that names one wins), then transport and HTTP by any frame, else
@@ -53,7 +54,15 @@ _SYNC_LEAVES = (
 
 # Innermost-first: the first frame (from the leaf up) containing one of these names its stage.
 _COMPUTE: tuple[tuple[str, tuple[str, ...]], ...] = (
-    (CHECKSUMS, ("RequestBody.update (gateway/body.py", "(gateway/checksums.py", "(hashlib")),
+    (
+        CHECKSUMS,
+        (
+            "RequestBody.update (gateway/body.py",
+            "(gateway/checksums.py",
+            "(gateway/md5.py",  # the MD5 lanes' thread (gateway._md5lanes is C)
+            "(hashlib",
+        ),
+    ),
     (FRAMING, ("(erasure/framing.py", "(xxhash")),
     (ENCODE, ("(erasure/codec.py", "(erasure/isal_direct.py", "(pyeclib/", "(zfec")),
     (
@@ -93,6 +102,9 @@ def attribute(stack: Sequence[str], kind: str) -> str:
     ...            "encode_block (storage/streams.py:44)", "frame_hash (erasure/framing.py:147)"],
     ...           "gateway")
     'framing/xxh3'
+    >>> attribute(["Thread.run (threading.py:982)", "Md5Lanes._run (gateway/md5.py:106)"],
+    ...           "gateway")
+    'MD5/checksums'
     >>> attribute(["put (gateway/handlers/object.py:80)", "_send (storage/remote_drive.py:84)",
     ...            "StreamWriter._write (aiohttp/http_writer.py:104)"], "gateway")
     'node transport'

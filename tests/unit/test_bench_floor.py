@@ -127,7 +127,13 @@ def test_the_document_composes_from_the_medians_and_back() -> None:
         "tcp_send",
         "tcp_receive",
     ]
-    assert set(STAGES) == set(COSTS)
+    assert set(STAGES) == set(COSTS) | {"md5_lanes"}  # measured where the extension is built
+
+
+def test_put_floor_prices_md5_as_the_gateway_hashes_it() -> None:
+    with_lanes = put_floor({**COSTS, "md5_lanes": 0.35}, EC84, 2)
+    assert with_lanes.server_cpu_s_per_gb == pytest.approx(3.81 - 1.55 + 0.35)
+    assert "md5_lanes" in [t.stage for t in with_lanes.terms]
 
 
 def test_target_rows_say_unreachable_and_how_far_the_store_is() -> None:
