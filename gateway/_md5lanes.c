@@ -33,41 +33,40 @@ static int avx512; /* this CPU has AVX-512F and VL (set at import) */
 #define H_IMM 0x96 /* b ^ c ^ d */
 #define I_IMM 0x39 /* c ^ (b | ~d) */
 
-/* One MD5 step on every lane; W is the vector width in bits (256: 8 lanes, 512: 16). */
-#define V(W, op) _mm##W##_##op
-#define STEP(W, IMM, a, b, c, d, g, s, i)                                                    \
-    a = V(W, add_epi32)(a, V(W, add_epi32)(m[g], V(W, set1_epi32)((int)K[i])));              \
-    a = V(W, add_epi32)(a, V(W, ternarylogic_epi32)(b, c, d, IMM));                          \
-    a = V(W, add_epi32)(b, V(W, rol_epi32)(a, s));
+/* One MD5 step on every lane. */
+#define STEP(IMM, a, b, c, d, g, s, i)                                                       \
+    a = _mm512_add_epi32(a, _mm512_add_epi32(m[g], _mm512_set1_epi32((int)K[i])));           \
+    a = _mm512_add_epi32(a, _mm512_ternarylogic_epi32(b, c, d, IMM));                        \
+    a = _mm512_add_epi32(b, _mm512_rol_epi32(a, s));
 
-#define ROUND4(W, IMM, i, g0, g1, g2, g3, s0, s1, s2, s3)                                   \
-    STEP(W, IMM, a, b, c, d, g0, s0, i)                                                      \
-    STEP(W, IMM, d, a, b, c, g1, s1, i + 1)                                                  \
-    STEP(W, IMM, c, d, a, b, g2, s2, i + 2)                                                  \
-    STEP(W, IMM, b, c, d, a, g3, s3, i + 3)
+#define ROUND4(IMM, i, g0, g1, g2, g3, s0, s1, s2, s3)                                      \
+    STEP(IMM, a, b, c, d, g0, s0, i)                                                         \
+    STEP(IMM, d, a, b, c, g1, s1, i + 1)                                                     \
+    STEP(IMM, c, d, a, b, g2, s2, i + 2)                                                     \
+    STEP(IMM, b, c, d, a, g3, s3, i + 3)
 
-#define ROUNDS(W)                                                                            \
-    ROUND4(W, F_IMM, 0, 0, 1, 2, 3, 7, 12, 17, 22)                                           \
-    ROUND4(W, F_IMM, 4, 4, 5, 6, 7, 7, 12, 17, 22)                                           \
-    ROUND4(W, F_IMM, 8, 8, 9, 10, 11, 7, 12, 17, 22)                                         \
-    ROUND4(W, F_IMM, 12, 12, 13, 14, 15, 7, 12, 17, 22)                                      \
-    ROUND4(W, G_IMM, 16, 1, 6, 11, 0, 5, 9, 14, 20)                                          \
-    ROUND4(W, G_IMM, 20, 5, 10, 15, 4, 5, 9, 14, 20)                                         \
-    ROUND4(W, G_IMM, 24, 9, 14, 3, 8, 5, 9, 14, 20)                                          \
-    ROUND4(W, G_IMM, 28, 13, 2, 7, 12, 5, 9, 14, 20)                                         \
-    ROUND4(W, H_IMM, 32, 5, 8, 11, 14, 4, 11, 16, 23)                                        \
-    ROUND4(W, H_IMM, 36, 1, 4, 7, 10, 4, 11, 16, 23)                                         \
-    ROUND4(W, H_IMM, 40, 13, 0, 3, 6, 4, 11, 16, 23)                                         \
-    ROUND4(W, H_IMM, 44, 9, 12, 15, 2, 4, 11, 16, 23)                                        \
-    ROUND4(W, I_IMM, 48, 0, 7, 14, 5, 6, 10, 15, 21)                                         \
-    ROUND4(W, I_IMM, 52, 12, 3, 10, 1, 6, 10, 15, 21)                                        \
-    ROUND4(W, I_IMM, 56, 8, 15, 6, 13, 6, 10, 15, 21)                                        \
-    ROUND4(W, I_IMM, 60, 4, 11, 2, 9, 6, 10, 15, 21)
+#define ROUNDS                                                                            \
+    ROUND4(F_IMM, 0, 0, 1, 2, 3, 7, 12, 17, 22)                                           \
+    ROUND4(F_IMM, 4, 4, 5, 6, 7, 7, 12, 17, 22)                                           \
+    ROUND4(F_IMM, 8, 8, 9, 10, 11, 7, 12, 17, 22)                                         \
+    ROUND4(F_IMM, 12, 12, 13, 14, 15, 7, 12, 17, 22)                                      \
+    ROUND4(G_IMM, 16, 1, 6, 11, 0, 5, 9, 14, 20)                                          \
+    ROUND4(G_IMM, 20, 5, 10, 15, 4, 5, 9, 14, 20)                                         \
+    ROUND4(G_IMM, 24, 9, 14, 3, 8, 5, 9, 14, 20)                                          \
+    ROUND4(G_IMM, 28, 13, 2, 7, 12, 5, 9, 14, 20)                                         \
+    ROUND4(H_IMM, 32, 5, 8, 11, 14, 4, 11, 16, 23)                                        \
+    ROUND4(H_IMM, 36, 1, 4, 7, 10, 4, 11, 16, 23)                                         \
+    ROUND4(H_IMM, 40, 13, 0, 3, 6, 4, 11, 16, 23)                                         \
+    ROUND4(H_IMM, 44, 9, 12, 15, 2, 4, 11, 16, 23)                                        \
+    ROUND4(I_IMM, 48, 0, 7, 14, 5, 6, 10, 15, 21)                                         \
+    ROUND4(I_IMM, 52, 12, 3, 10, 1, 6, 10, 15, 21)                                        \
+    ROUND4(I_IMM, 56, 8, 15, 6, 13, 6, 10, 15, 21)                                        \
+    ROUND4(I_IMM, 60, 4, 11, 2, 9, 6, 10, 15, 21)
 
 /* The lanes' states and block counts as vectors (lanes past n: zero, no blocks). */
 struct lanes {
     uint32_t a[LANES], b[LANES], c[LANES], d[LANES], count[LANES];
-    uint64_t addr[LANES];
+    const uint8_t *data[LANES];
     uint32_t most;
 };
 
@@ -82,7 +81,7 @@ load_lanes(struct lanes *v, uint32_t *state[], const uint8_t *data[], const uint
         v->c[l] = state[l][2];
         v->d[l] = state[l][3];
         v->count[l] = blocks[l];
-        v->addr[l] = (uint64_t)(uintptr_t)data[l];
+        v->data[l] = data[l];
         if (blocks[l] > v->most)
             v->most = blocks[l];
     }
@@ -99,65 +98,67 @@ store_lanes(const struct lanes *v, uint32_t *state[], int n)
     }
 }
 
-/* Up to 8 lanes in 256-bit vectors: on CPUs that split a 512-bit operation in two (AMD Zen 4)
-   this costs half of the 16-lane code, and the word of 8 lanes is one gather. */
-TARGET static void
-hash_8(struct lanes *v)
+static const uint8_t zeros[64] __attribute__((aligned(64)));
+
+/* Word w of 8 lanes' current blocks into m[w], w = 0..15: each block is one 64-byte load
+   (a lane not in ``active`` reads zeros: a masked-out load of an unmapped address costs a
+   microcode assist on AMD), then an 8 x 16 transpose of 32-bit words (unpack 32, unpack 64,
+   permute 128-bit pairs). Cheaper than a gather per word. */
+TARGET static inline void
+load_8(const uint8_t *const p[8], __mmask8 active, __m256i m[16])
 {
-    __m256i va = _mm256_loadu_si256((void *)v->a), vb = _mm256_loadu_si256((void *)v->b);
-    __m256i vc = _mm256_loadu_si256((void *)v->c), vd = _mm256_loadu_si256((void *)v->d);
-    __m256i vcount = _mm256_loadu_si256((void *)v->count);
-    __m512i addr = _mm512_loadu_si512(v->addr);
-    const __m512i step64 = _mm512_set1_epi64(64);
-    __m256i m[16];
-    for (uint32_t block = 0; block < v->most; block++) {
-        __mmask8 active = _mm256_cmpgt_epu32_mask(vcount, _mm256_set1_epi32((int)block));
-        for (int w = 0; w < 16; w++) { /* word w of every active lane's block */
-            const void *base = (const void *)(uintptr_t)(4 * w);
-            m[w] = _mm512_mask_i64gather_epi32(_mm256_setzero_si256(), active, addr, base, 1);
-        }
-        __m256i a = va, b = vb, c = vc, d = vd;
-        ROUNDS(256)
-        /* Lanes whose block has ended keep their state. */
-        va = _mm256_mask_add_epi32(va, active, va, a);
-        vb = _mm256_mask_add_epi32(vb, active, vb, b);
-        vc = _mm256_mask_add_epi32(vc, active, vc, c);
-        vd = _mm256_mask_add_epi32(vd, active, vd, d);
-        addr = _mm512_add_epi64(addr, step64);
+    __m512i r[8], t[8], u[8];
+    for (int l = 0; l < 8; l++)
+        r[l] = _mm512_loadu_si512((active >> l) & 1 ? (const void *)p[l] : (const void *)zeros);
+    for (int l = 0; l < 8; l += 2) { /* t: (l, l+1) interleaved by word */
+        t[l] = _mm512_unpacklo_epi32(r[l], r[l + 1]);
+        t[l + 1] = _mm512_unpackhi_epi32(r[l], r[l + 1]);
     }
-    _mm256_storeu_si256((void *)v->a, va);
-    _mm256_storeu_si256((void *)v->b, vb);
-    _mm256_storeu_si256((void *)v->c, vc);
-    _mm256_storeu_si256((void *)v->d, vd);
+    for (int h = 0; h < 8; h += 4) { /* u[h + j], 128-bit chunk c: word 4c + j of 4 lanes */
+        u[h + 0] = _mm512_unpacklo_epi64(t[h], t[h + 2]);
+        u[h + 1] = _mm512_unpackhi_epi64(t[h], t[h + 2]);
+        u[h + 2] = _mm512_unpacklo_epi64(t[h + 1], t[h + 3]);
+        u[h + 3] = _mm512_unpackhi_epi64(t[h + 1], t[h + 3]);
+    }
+    const __m512i chunks01 = _mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0);
+    const __m512i chunks23 = _mm512_set_epi64(15, 14, 7, 6, 13, 12, 5, 4);
+    for (int j = 0; j < 4; j++) { /* lanes 0-3 of word 4c + j next to lanes 4-7 */
+        __m512i x = _mm512_permutex2var_epi64(u[j], chunks01, u[4 + j]);
+        __m512i y = _mm512_permutex2var_epi64(u[j], chunks23, u[4 + j]);
+        m[j] = _mm512_castsi512_si256(x);
+        m[4 + j] = _mm512_extracti64x4_epi64(x, 1);
+        m[8 + j] = _mm512_castsi512_si256(y);
+        m[12 + j] = _mm512_extracti64x4_epi64(y, 1);
+    }
 }
 
-/* 9 to 16 lanes in 512-bit vectors: two gathers of 8 lanes per word. */
+/* Up to 16 lanes in 512-bit vectors, two 8-lane loads per block. The steps are latency-bound:
+   8 lanes in 256-bit vectors cost as much, on AMD Zen 4 too. */
 TARGET static void
 hash_16(struct lanes *v)
 {
     __m512i va = _mm512_loadu_si512(v->a), vb = _mm512_loadu_si512(v->b);
     __m512i vc = _mm512_loadu_si512(v->c), vd = _mm512_loadu_si512(v->d);
     __m512i vcount = _mm512_loadu_si512(v->count);
-    __m512i lo = _mm512_loadu_si512(v->addr), hi = _mm512_loadu_si512(v->addr + 8);
-    const __m512i step64 = _mm512_set1_epi64(64);
+    const uint8_t *p[LANES];
+    for (int l = 0; l < LANES; l++)
+        p[l] = v->data[l];
+    __m256i lo[16], hi[16];
     __m512i m[16];
     for (uint32_t block = 0; block < v->most; block++) {
         __mmask16 active = _mm512_cmpgt_epu32_mask(vcount, _mm512_set1_epi32((int)block));
-        __mmask8 lo_active = (__mmask8)(active & 0xFF), hi_active = (__mmask8)(active >> 8);
-        for (int w = 0; w < 16; w++) {
-            const void *base = (const void *)(uintptr_t)(4 * w);
-            __m256i l8 = _mm512_mask_i64gather_epi32(_mm256_setzero_si256(), lo_active, lo, base, 1);
-            __m256i h8 = _mm512_mask_i64gather_epi32(_mm256_setzero_si256(), hi_active, hi, base, 1);
-            m[w] = _mm512_inserti64x4(_mm512_castsi256_si512(l8), h8, 1);
-        }
+        load_8(p, (__mmask8)(active & 0xFF), lo);
+        load_8(p + 8, (__mmask8)(active >> 8), hi);
+        for (int w = 0; w < 16; w++)
+            m[w] = _mm512_inserti64x4(_mm512_castsi256_si512(lo[w]), hi[w], 1);
         __m512i a = va, b = vb, c = vc, d = vd;
-        ROUNDS(512)
+        ROUNDS
         va = _mm512_mask_add_epi32(va, active, va, a);
         vb = _mm512_mask_add_epi32(vb, active, vb, b);
         vc = _mm512_mask_add_epi32(vc, active, vc, c);
         vd = _mm512_mask_add_epi32(vd, active, vd, d);
-        lo = _mm512_add_epi64(lo, step64);
-        hi = _mm512_add_epi64(hi, step64);
+        for (int l = 0; l < LANES; l++)
+            p[l] += 64;
     }
     _mm512_storeu_si512(v->a, va);
     _mm512_storeu_si512(v->b, vb);
@@ -170,10 +171,7 @@ hash_lanes(uint32_t *state[], const uint8_t *data[], const uint32_t blocks[], in
 {
     struct lanes v;
     load_lanes(&v, state, data, blocks, n);
-    if (n <= 8)
-        hash_8(&v);
-    else
-        hash_16(&v);
+    hash_16(&v);
     store_lanes(&v, state, n);
 }
 

@@ -163,3 +163,15 @@ def test_new_md5_picks_the_lanes_for_large_first_blocks_only() -> None:
     assert not isinstance(md5.new_md5(md5.LANE_MIN - 1), md5.LaneMd5)
     large = md5.new_md5(md5.LANE_MIN)
     assert isinstance(large, md5.LaneMd5) == md5.lanes_available()
+
+
+@needs_lanes
+def test_an_upload_that_hands_in_nothing_holds_no_other() -> None:
+    lanes = md5.Md5Lanes()
+    idle = md5.LaneMd5(lanes)  # open, never hands in a block; the digest below hurries its own
+    h = md5.LaneMd5(lanes)
+    data = os.urandom(2 * md5.SEGMENT)
+    h.update(data)
+    assert h.digest() == hashlib.md5(data).digest()
+    del idle  # an upload dropped before its digest no longer counts as open
+    assert lanes._open == 0
