@@ -221,8 +221,10 @@ def make_app(gateway: Gateway) -> web.Application:
             # Bodies are stored exactly as sent: a "Content-Encoding: gzip" object must not be
             # inflated by the server.
             "auto_decompress": False,
-            # Fewer transport pause/resume cycles on big uploads (aiohttp's default is 256 KiB).
-            "read_bufsize": 4 * 1024 * 1024,
+            # Fewer transport pause/resume cycles on big uploads than aiohttp's 256 KiB; aiohttp
+            # buffers up to twice this per connection, so 4 MiB held 8 MiB per upload for
+            # nothing measurable (docs/benchmarks.md, "Read buffers of uploads").
+            "read_bufsize": 1024 * 1024,
             "max_field_size": 16 * 1024,
             "max_line_size": 16 * 1024,
         },
