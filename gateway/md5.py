@@ -126,42 +126,48 @@ class Md5Lanes:
         return job
 
     def _run(self) -> None:
-        assert _md5lanes is not None
-        md5_lanes = _md5lanes.md5_lanes
         active: list[_Job] = []
         while True:
-            with self._cond:
-                while not self._queue and not active:
-                    self._cond.wait()
-                while self._queue and len(active) < LANES:
-                    active.append(self._queue.popleft())
-                oldest = min(j.born for j in active)
-                while len(active) < min(self._open, LANES) and not any(j.urgent for j in active):
-                    left = oldest + GATHER_S - time.monotonic()
-                    if left <= 0:
-                        break
-                    self._cond.wait(left)
-                    while self._queue and len(active) < LANES:
-                        active.append(self._queue.popleft())
             try:
-                md5_lanes(
-                    [j.state for j in active],
-                    [j.view[j.offset : j.offset + SEGMENT] for j in active],
-                )
-            except BaseException as exc:  # a bad buffer: its uploads fail, the thread goes on
+                self._gather(active)
+                active = _step(active)
+            except BaseException as exc:  # a bad buffer (or a bug): its uploads fail, none hangs
                 for j in active:
                     j.error = exc
                     j.done.set()
                 active = []
-                continue
-            still = []
-            for j in active:
-                j.offset += SEGMENT
-                if j.offset < len(j.view):
-                    still.append(j)
-                else:
-                    j.done.set()
-            active = still
+
+    def _gather(self, active: list[_Job]) -> None:
+        """Fill ``active`` with waiting blocks: at least one; more while it is worth waiting."""
+        with self._cond:
+            while not self._queue and not active:
+                self._cond.wait()
+            while self._queue and len(active) < LANES:
+                active.append(self._queue.popleft())
+            oldest = min(j.born for j in active)
+            while len(active) < min(self._open, LANES) and not any(j.urgent for j in active):
+                left = oldest + GATHER_S - time.monotonic()
+                if left <= 0:
+                    return
+                self._cond.wait(left)
+                while self._queue and len(active) < LANES:
+                    active.append(self._queue.popleft())
+
+
+def _step(active: list[_Job]) -> list[_Job]:
+    """Hash the next ``SEGMENT`` of every active block side by side; the unfinished ones."""
+    assert _md5lanes is not None
+    _md5lanes.md5_lanes(
+        [j.state for j in active], [j.view[j.offset : j.offset + SEGMENT] for j in active]
+    )
+    still = []
+    for j in active:
+        j.offset += SEGMENT
+        if j.offset < len(j.view):
+            still.append(j)
+        else:
+            j.done.set()
+    return still
 
 
 _lanes = Md5Lanes()
