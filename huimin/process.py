@@ -18,7 +18,7 @@ from gateway.context import GatewayConfig
 from huimin.healing import HealService
 from huimin.logs import setup_logging
 from huimin.settings import Settings
-from huimin.tuning import tune_gc, tune_malloc
+from huimin.tuning import tune_gc, tune_malloc, tune_scheduling
 from storage.api import Storage
 from storage.heal import Healer
 from storage.sets import ErasureSets
@@ -130,6 +130,7 @@ def print_endpoint(endpoint: str, root: Credential, settings: Settings, detail: 
 
 def run(main: Coroutine[Any, Any, None], settings: Settings) -> None:
     """Run a process's main coroutine with the process-wide set-up applied first."""
+    tune_scheduling(settings.sched_policy)  # before any thread starts: they inherit it
     tune_malloc(settings.block_size_bytes)
     setup_logging(settings.log_level)
     import uvloop

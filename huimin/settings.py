@@ -7,7 +7,7 @@ TOML file > defaults.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import (
@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     # system's default (storage/tcp.py, docs/configuration.md).
     node_tcp_congestion: str = "cubic"
     s3_tcp_congestion: str = ""
+    # Linux scheduling policy of every thread of this process: "batch" (SCHED_BATCH: a woken
+    # thread of ours never preempts a running one) or "normal" (huimin/tuning.py).
+    sched_policy: Literal["batch", "normal"] = "batch"
     # TLS: this process's listener (S3 on a gateway, node protocol on a node) serves HTTPS when
     # a certificate and key are given; a gateway talks HTTPS to nodes when node_tls_ca_file is
     # set (the CA that signed the nodes' certificates).

@@ -5,6 +5,11 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
+import logging
+import os
+from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
@@ -59,3 +64,40 @@ def tune_gc() -> None:
     gc.freeze()
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
+
+
+# Linux scheduling policies a process may choose without privileges (priority 0).
+SCHED_POLICIES = ("batch", "normal")
+
+
+def tune_scheduling(policy: str) -> bool:
+    """Run every thread of this process, and those it starts later, under ``policy``.
+
+    "batch" (``SCHED_BATCH``): the kernel never preempts a running task to run one of ours
+    that just woke up; ours runs when a CPU is free or at the running task's next tick. A
+    request wakes a chain of processes and threads (gateway, nodes, their commit threads),
+    and with the default policy each woken one preempted the one that woke it whenever they
+    shared a CPU: on a 2-core box running a gateway and 6 nodes, "batch" took small PUTs from
+    610 to 848 ops/s and small GETs from 2070 to 2356, at 10-25% less CPU per operation
+    (docs/benchmarks.md, "Wake-ups without preemption"). "normal" is the kernel's default.
+
+    Threads inherit their creator's policy, so this runs first thing; the threads already
+    running (none of ours, maybe an import's) are set one by one. Returns False where the
+    platform has no such policy (nothing changes) or the kernel refused (logged).
+    """
+    if policy not in SCHED_POLICIES:
+        raise ValueError(f"scheduling policy {policy!r} is not one of {SCHED_POLICIES}")
+    value = getattr(os, "SCHED_BATCH" if policy == "batch" else "SCHED_OTHER", None)
+    if value is None or not hasattr(os, "sched_setscheduler"):
+        return False
+    tasks = Path("/proc/self/task")
+    tids = [int(t.name) for t in tasks.iterdir()] if tasks.is_dir() else [0]
+    for tid in tids:
+        try:
+            os.sched_setscheduler(tid, value, os.sched_param(0))
+        except ProcessLookupError:  # a thread that ended meanwhile
+            continue
+        except OSError as exc:
+            log.warning("scheduling policy %s refused: %s", policy, exc)
+            return False
+    return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -74,6 +75,15 @@ def all_pids(doc: dict[str, Any]) -> list[int]:
     return [p["pid"] for p in doc["gateways"] + doc["nodes"]]
 
 
+def thread_policies(pid: int) -> list[int]:
+    """The scheduling policy of each thread of ``pid`` (threads ending meanwhile left out)."""
+    policies = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(ProcessLookupError):
+            policies.append(os.sched_getscheduler(int(task.name)))
+    return policies
+
+
 def pid_alive(pid: int) -> bool:
     return process_alive(pid, None)
 
@@ -117,6 +127,12 @@ def test_up_put_get_status_down_and_up_again(data: Path) -> None:
     assert s3.get_object(Bucket="cluster-cli", Key="small")["Body"].read() == small
     # shards landed on the nodes' drive folders, not somewhere else
     assert any(any(Path(d["path"]).iterdir()) for n in doc["nodes"] for d in n["drives"])
+    # every thread of every process runs SCHED_BATCH (huimin/tuning.py, sched_policy)
+    if hasattr(os, "SCHED_BATCH"):
+        for pid in all_pids(doc):
+            policies = thread_policies(pid)
+            assert len(policies) > 1  # drive or encode threads too, started after the policy
+            assert set(policies) == {os.SCHED_BATCH}, pid
 
     again = huimin(
         "cluster", "up", "--topology", str(LOCAL_TOPOLOGY), "--data", str(data), check=False

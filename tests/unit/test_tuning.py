@@ -5,11 +5,14 @@ Each case runs in a fresh interpreter, since mallopt settings are process-wide a
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
 
 import pytest
+
+from huimin.tuning import tune_scheduling
 
 _CHILD = """
 import resource, sys
@@ -42,3 +45,42 @@ def test_reused_blocks_are_not_faulted_in_again() -> None:
     assert _faults_of_second_churn("default") > pages // 2
     # Tuned, the blocks come from the heap the first churn grew and left in place.
     assert _faults_of_second_churn("tuned") < pages // 20
+
+
+_SCHED_CHILD = """
+import os, sys, threading
+from huimin.tuning import tune_scheduling
+before = threading.Event(); stop = threading.Event()
+early = threading.Thread(target=lambda: (before.set(), stop.wait()), daemon=True)
+early.start(); before.wait()
+assert tune_scheduling(sys.argv[1])
+got = []
+late = threading.Thread(target=lambda: got.append(os.sched_getscheduler(0)))
+late.start(); late.join()
+def policy(tid):
+    try:
+        return os.sched_getscheduler(tid)
+    except ProcessLookupError:  # the late thread, gone since the listing
+        return None
+tids = [int(t) for t in os.listdir("/proc/self/task")]
+print(sorted({policy(t) for t in tids} - {None} | set(got)))
+stop.set()
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="Linux scheduling policies")
+@pytest.mark.parametrize(
+    ("policy", "expected"), [("batch", "SCHED_BATCH"), ("normal", "SCHED_OTHER")]
+)
+def test_every_thread_takes_the_policy_and_new_ones_inherit_it(policy: str, expected: str) -> None:
+    # A thread started before, the main thread, and one started after: all take it.
+    out = subprocess.run(
+        [sys.executable, "-c", _SCHED_CHILD, policy], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str([getattr(os, expected)])
+
+
+def test_an_unknown_policy_is_refused() -> None:
+    with pytest.raises(ValueError, match="not one of"):
+        tune_scheduling("fifo")
