@@ -175,8 +175,8 @@ hash_lanes(uint32_t *state[], const uint8_t *data[], const uint32_t blocks[], in
     store_lanes(&v, state, n);
 }
 
-/* One lane at a time, for batches too small for the vector code to pay (below SCALAR_MAX
-   lanes the gathers cost more than the lanes save). */
+/* One lane at a time, for batches too small for the vector code to pay: a vector call costs
+   what hashing about two lanes one at a time does. */
 #define SCALAR_MAX 2
 #define SF(b, c, d) (((b) & (c)) | (~(b) & (d)))
 #define SG(b, c, d) (((b) & (d)) | ((c) & ~(d)))
