@@ -41,15 +41,17 @@ LOOP = "event loop (uvloop C)"
 THREADS = "thread-pool hand-off (wake-ups)"
 OTHER = "other (Python glue)"
 STAGES = (HTTP, CHECKSUMS, ENCODE, FRAMING, TRANSPORT, DISK, LOOP, THREADS, OTHER)
-# A thread inside fsync (or SQLite's commit, which fsyncs) is in uninterruptible disk wait, and
-# one polling a socket for a shard body sleeps; py-spy counts both as active. Those samples are
-# reported but not charged CPU.
-SYNC_WAIT = "fsync/commit/socket waits (not CPU)"
+# A thread inside fsync (or SQLite's commit, which fsyncs) is in uninterruptible disk wait, one
+# polling a socket for a shard body sleeps, and one in a condition's wait (an upload waiting
+# for its block's MD5, the MD5 lanes waiting for blocks) is blocked on a lock; py-spy counts
+# them all as active. Those samples are reported but not charged CPU.
+SYNC_WAIT = "fsync/commit/socket/lock waits (not CPU)"
 _SYNC_LEAVES = (
     "fsync",
     "DirectFile._finish (storage/direct_file.py",
     "_wait_for_data (storage/direct_file.py",
     "Index._commit (storage/index.py",
+    "Condition.wait (threading.py",
 )
 
 # Innermost-first: the first frame (from the leaf up) containing one of these names its stage.
@@ -118,7 +120,10 @@ def attribute(stack: Sequence[str], kind: str) -> str:
     'other (Python glue)'
     >>> attribute(["_worker (concurrent/futures/thread.py:83)",
     ...            "_fsync_dir (storage/local_drive.py:48)"], "node")
-    'fsync/commit/socket waits (not CPU)'
+    'fsync/commit/socket/lock waits (not CPU)'
+    >>> attribute(["Md5Lanes._gather (gateway/md5.py:144)", "Condition.wait (threading.py:331)"],
+    ...           "gateway")
+    'fsync/commit/socket/lock waits (not CPU)'
     """
     if stack and any(n in stack[-1] for n in _SYNC_LEAVES):
         return SYNC_WAIT
