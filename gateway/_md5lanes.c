@@ -221,7 +221,7 @@ hash_one(uint32_t *state, const uint8_t *data, uint32_t blocks)
 }
 
 static int
-cpu_has_avx512f(void)
+cpu_has_avx512(void)
 {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
@@ -313,7 +313,7 @@ PyInit__md5lanes(void)
 {
     for (int i = 0; i < 64; i++)
         K[i] = (uint32_t)(fabs(sin((double)(i + 1))) * 4294967296.0);
-    avx512 = cpu_has_avx512f();
+    avx512 = cpu_has_avx512();
     PyObject *mod = PyModule_Create(&module);
     if (mod != NULL && PyModule_AddIntConstant(mod, "LANES", LANES) < 0) {
         Py_DECREF(mod);

@@ -25,7 +25,7 @@ try:
 except ImportError:  # built without a C compiler (setup.py marks it optional)
     _md5lanes = None  # type: ignore[assignment]
 
-LANES = 16
+LANES = _md5lanes.LANES if _md5lanes is not None else 16  # the extension's vector width
 SEGMENT = 512 * 1024  # bytes per lane per call: how long a new block waits to join, at most
 GATHER_S = 0.05  # how long the lanes may wait for every open upload's block before they start
 LANE_MIN = 1024 * 1024  # a first block this large sends the upload to the lanes
