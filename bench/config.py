@@ -28,6 +28,7 @@ WORKLOADS = (
     "multipart",
     "list",
     "sweep",
+    "small-sweep",
     "wan",
     "degraded",
     "profile",
@@ -63,6 +64,8 @@ class BenchConfig:
     small_size: int = 4096
     small_count: int = 2000
     small_concurrency: int = 8
+    # In-flight steps of the small-operation sweep (PERF.md's small targets are at 8).
+    small_concurrency_sweep: tuple[int, ...] = (8, 16, 32)
     mixed: MixedSpec = field(default_factory=MixedSpec)
     list_spec: listing.ListSpec = field(default_factory=listing.ListSpec)
     multipart: MultipartSpec = field(default_factory=MultipartSpec)
@@ -97,6 +100,8 @@ class BenchConfig:
             raise ValueError("--access-key/--secret-key/--server-pid go with --endpoint")
         if any(c < 1 for c in self.concurrency_sweep):
             raise ValueError("--concurrency-sweep wants positive numbers")
+        if any(c < 1 for c in self.small_concurrency_sweep):
+            raise ValueError("--small-concurrency-sweep wants positive numbers")
         if not 0 <= self.mixed.read_fraction <= 1:
             raise ValueError("--mixed-read-fraction is within 0..1")
         if self.floor_bytes < 2**20:
@@ -182,6 +187,7 @@ def build_config(
     mem_sizes: Sequence[str],
     concurrency_sweep: str,
     workloads: str,
+    small_concurrency_sweep: str = "8,16,32",
     skip: str,
     **fields: Any,
 ) -> BenchConfig:
@@ -220,6 +226,7 @@ def build_config(
         small_size=parse_size(f["small_size"]),
         small_count=f["small_count"],
         small_concurrency=f["small_concurrency"],
+        small_concurrency_sweep=ints(small_concurrency_sweep),
         mixed=MixedSpec(
             object_size=parse_size(f["mixed_size"]),
             read_fraction=f["mixed_read_fraction"],

@@ -198,6 +198,30 @@ def sweep_table(results: Sequence[WorkloadResult]) -> str:
     return md_table([*header, "PUT CPU-s/GB", "GET CPU-s/GB"], rows)
 
 
+def small_sweep_table(results: Sequence[WorkloadResult]) -> str:
+    """Small PUT and GET by requests in flight: ops/s, p99 and server CPU µs per op."""
+    by_c: dict[int, dict[str, WorkloadResult]] = {}
+    for r in results:
+        if r.kind == "small-sweep":
+            by_c.setdefault(r.concurrency, {})[r.op] = r
+
+    def cell(c: int, op: str, fn: Callable[[WorkloadResult], float | None]) -> str:
+        r = by_c[c].get(op)
+        return MISSING if r is None else fmt_num(fn(r))
+
+    rows = [
+        [
+            str(c),
+            *(cell(c, op, lambda r: r.ops_per_s) for op in ("PUT", "GET")),
+            *(cell(c, op, lambda r: r.p99_ms) for op in ("PUT", "GET")),
+            *(cell(c, op, lambda r: r.server_cpu_us_per_op) for op in ("PUT", "GET")),
+        ]
+        for c in sorted(by_c)
+    ]
+    header = ["in flight", "PUT ops/s", "GET ops/s", "PUT p99 ms", "GET p99 ms"]
+    return md_table([*header, "PUT server µs/op", "GET server µs/op"], rows)
+
+
 def wan_section(r: WorkloadResult) -> list[str]:
     f = r.figures
     clients = sorted(k[2:] for k in f if k.startswith("c:"))
@@ -353,6 +377,16 @@ def render(
         out.append(f"- profile: {e}")
     if any(r.kind == "sweep" for r in results):
         out += ["## Throughput vs concurrency", "", sweep_table(results), ""]
+    if any(r.kind == "small-sweep" for r in results):
+        out += [
+            "## Small operations vs concurrency",
+            "",
+            "PERF.md's small-object targets are set at 8 in flight (the summary's `small` rows); "
+            "these steps show how ops/s and server CPU per op follow the requests in flight.",
+            "",
+            small_sweep_table(results),
+            "",
+        ]
     for r in everything:
         if r.kind == "wan":
             out += [f"## {r.workload}", "", *wan_section(r), ""]

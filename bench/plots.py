@@ -56,6 +56,33 @@ def throughput_vs_concurrency(results: Sequence[WorkloadResult], path: Path) -> 
     return True
 
 
+def small_ops_vs_concurrency(results: Sequence[WorkloadResult], path: Path) -> bool:
+    sweep = [r for r in results if r.kind == "small-sweep"]
+    if not sweep:
+        return False
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for op, marker in (("PUT", "o"), ("GET", "s")):
+        points = sorted((r.concurrency, r.ops_per_s) for r in sweep if r.op == op)
+        if points:
+            xs, ys = zip(*points, strict=True)
+            ax.plot(xs, ys, marker=marker, label=f"{op} {format_size(sweep[0].object_size)}")
+    ax.axhline(1000, color="tab:blue", linestyle=":", linewidth=1, label="PUT target (8 in flight)")
+    ax.axhline(
+        3000, color="tab:orange", linestyle=":", linewidth=1, label="GET target (8 in flight)"
+    )
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("requests in flight")
+    ax.set_ylabel("ops/s")
+    ax.set_title("Small operations vs concurrency")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
 _BIG_KINDS = ("large", "multipart", "mixed", "degraded", "degraded-baseline")
 _SMALL_KINDS = ("small", "overwrite", "list")
 
@@ -141,6 +168,7 @@ def write_all(
     written = []
     drawings: tuple[tuple[str, Callable[[Path], bool]], ...] = (
         ("throughput_vs_concurrency.png", lambda p: throughput_vs_concurrency(results, p)),
+        ("small_ops_vs_concurrency.png", lambda p: small_ops_vs_concurrency(results, p)),
         ("latency_distribution.png", lambda p: latency_distribution(results, p)),
         ("cpu_per_stage.png", lambda p: cpu_per_stage(profile, p)),
         ("wan_clients.png", lambda p: wan_clients(results, p)),

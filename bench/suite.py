@@ -166,6 +166,26 @@ async def _sweep(s: Suite, n: int) -> list[WorkloadResult]:
     return out
 
 
+async def _small_sweep(s: Suite, n: int) -> list[WorkloadResult]:
+    """Small PUT and GET at each of ``small_concurrency_sweep``'s in-flight counts: how the
+    ops/s and the server CPU per op follow the requests in flight (the nodes' batches carry
+    more calls as more requests wait)."""
+    c = s.config
+    payload = s.payload(c.small_size)
+    out = []
+    for conc in c.small_concurrency_sweep:
+        prefix = f"run-{n}/small-sweep-{conc}-"
+        for op in ("PUT", "GET"):
+            w = Workload(op, c.small_size, c.small_count, conc, prefix, "small-sweep")
+            name = f"{w.name} x{conc} in flight (small sweep)"
+            out.append(
+                await measure(s.client, s.bucket, w, payload, s.meter, s.progress, False, name)
+            )
+        keys = Workload("PUT", 1, c.small_count, 1, prefix).object_keys()
+        await delete_objects(s.client, s.bucket, keys, 16)
+    return out
+
+
 async def _wan(s: Suite, n: int) -> list[WorkloadResult]:
     spec = s.config.wan
     payloads = {
@@ -244,9 +264,19 @@ STEPS: tuple[tuple[str, Step], ...] = (
     ("multipart", _multipart),
     ("list", _list),
     ("sweep", _sweep),
+    ("small-sweep", _small_sweep),
     ("wan", _wan),
     ("degraded", _degraded),
 )
+
+
+def _has_steps(config: BenchConfig, name: str) -> bool:
+    """False for a sweep given no in-flight steps ('' on the command line)."""
+    if name == "sweep":
+        return bool(config.concurrency_sweep)
+    if name == "small-sweep":
+        return bool(config.small_concurrency_sweep)
+    return True
 
 
 def group_medians(runs: Sequence[Sequence[WorkloadResult]]) -> list[WorkloadResult]:
@@ -266,7 +296,8 @@ async def run_suite(
     meter = Meter(target.processes)
     bucket = f"huimin-bench-{secrets.token_hex(4)}"
     connections = max(config.concurrency, config.small_concurrency, *config.concurrency_sweep,
-                      config.mixed.concurrency, config.multipart.concurrency,
+                      *config.small_concurrency_sweep, config.mixed.concurrency,
+                      config.multipart.concurrency,
                       config.list_spec.populate_concurrency)  # fmt: skip
     runs: list[list[WorkloadResult]] = []
     once: list[WorkloadResult] = []
@@ -283,7 +314,7 @@ async def run_suite(
                 log(f"run {n + 1}/{config.runs}")
                 results: list[WorkloadResult] = []
                 for name, step in STEPS:
-                    if not config.wants(name) or (name == "sweep" and not config.concurrency_sweep):
+                    if not config.wants(name) or not _has_steps(config, name):
                         continue
                     if name == "degraded" and target.faults is None:
                         continue

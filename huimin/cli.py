@@ -11,8 +11,8 @@ from huimin.settings import load_settings
 
 # `huimin bench --workloads` choices (bench.run.WORKLOADS; not imported here: the CLI stays light).
 WORKLOAD_NAMES = (
-    "large", "small", "mixed", "multipart", "list", "sweep", "wan", "degraded", "profile", "memory",
-    "floor",
+    "large", "small", "mixed", "multipart", "list", "sweep", "small-sweep", "wan", "degraded",
+    "profile", "memory", "floor",
 )  # fmt: skip
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Huimin object store")
@@ -76,6 +76,9 @@ def bench(
     small_size: Annotated[str, typer.Option(help="small object size")] = "4KiB",
     small_count: Annotated[int, typer.Option(help="small objects per run (0: skip)")] = 2000,
     small_concurrency: Annotated[int, typer.Option(help="small requests in flight")] = 8,
+    small_concurrency_sweep: Annotated[
+        str, typer.Option(help="in-flight steps of the small-operation sweep ('' skips it)")
+    ] = "8,16,32",
     mixed_seconds: Annotated[float, typer.Option(help="mixed run length")] = 30.0,
     mixed_size: Annotated[str, typer.Option(help="mixed object size")] = "1MiB",
     mixed_read_fraction: Annotated[float, typer.Option(help="share of GETs")] = 0.7,
@@ -135,6 +138,7 @@ def bench(
             server_env=server_env or [],
             mem_sizes=mem_size or ["64MiB,256MiB"],
             concurrency_sweep=concurrency_sweep,
+            small_concurrency_sweep=small_concurrency_sweep,
             workloads=workloads,
             skip=skip,
             topology=topology,

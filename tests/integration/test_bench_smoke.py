@@ -49,7 +49,8 @@ FIELDS = {
 # Every workload, as small as it gets (multipart parts at the server's 5 MiB minimum).
 TINY = [
     "--runs", "1", "--size", "1MiB", "--count", "3", "--concurrency", "2",
-    "--concurrency-sweep", "1,2", "--small-count", "12", "--mixed-seconds", "1",
+    "--concurrency-sweep", "1,2", "--small-concurrency-sweep", "1,3", "--small-count", "12",
+    "--mixed-seconds", "1",
     "--list-keys", "150", "--list-pages", "4", "--multipart-size", "10MiB",
     "--part-size", "5MiB", "--degraded-count", "2", "--wan-slow-clients", "2",
     "--wan-fast-clients", "1", "--wan-seconds", "2", "--mem-uploads", "3",
@@ -124,7 +125,13 @@ def test_bench_every_workload_tiny_against_an_endpoint(server: Server, tmp_path:
     doc = json.loads((results / "results.json").read_text())
     check_results(doc)
     kinds = {r["kind"] for r in doc["results"]}
-    assert kinds == {"large", "small", "overwrite", "mixed", "multipart", "list", "sweep", "wan"}
+    assert kinds == {
+        "large", "small", "overwrite", "mixed", "multipart", "list", "sweep", "small-sweep", "wan"
+    }  # fmt: skip
+    steps = sorted(
+        (r["op"], r["concurrency"]) for r in doc["results"] if r["kind"] == "small-sweep"
+    )
+    assert steps == [("GET", 1), ("GET", 3), ("PUT", 1), ("PUT", 3)]
     assert [r["kind"] for r in doc["once"]] == ["profile", "memory", "memory"]
     wan = next(r for r in doc["results"] if r["kind"] == "wan")
     assert {"c:slow-01", "c:slow-02", "c:fast-01", "jain_share_of_cap"} <= set(wan["figures"])
@@ -132,6 +139,7 @@ def test_bench_every_workload_tiny_against_an_endpoint(server: Server, tmp_path:
     assert set(doc["floor"]["composed"]) == {"PUT", "GET"}
     report = (results / "report.md").read_text()
     assert "## Summary against the targets" in report and "## Throughput vs concurrency" in report
+    assert "## Small operations vs concurrency" in report
     assert "degraded GET skipped" in report
     if doc["profile"].get("kinds"):  # py-spy present and allowed to attach
         assert set(doc["profile"]["kinds"]) == {"server"}

@@ -300,6 +300,7 @@ def test_group_medians_pairs_workloads_by_name_even_if_a_run_lacks_one() -> None
         ("memory", {"gateway_peak_rss_mb": 100.0}, []),  # growth only on the largest size
         ("memory", {"rss_growth": 1.1}, ["<= 1.25 x peak RSS (largest/smallest size)"]),
         ("sweep", {}, []),  # same sizes as PERF.md's rows, but not PERF.md's workload
+        ("small-sweep", {}, []),  # PERF.md's small targets are at 8 in flight: the small rows
         ("large", {}, [">= 1500 MB/s", "<= 1 CPU-s/GB"]),
     ],
 )
@@ -400,6 +401,7 @@ def test_cli_endpoint_implies_the_endpoint_target_and_skip_removes_workloads() -
         {"endpoint": "http://127.0.0.1:9000"},  # no keys
         {"server_pid": [1]},  # without --endpoint
         {"concurrency_sweep": "0,4"},
+        {"small_concurrency_sweep": "8,0"},
         {"mixed_read_fraction": 1.5},
         {"target": "mars"},
         {"floor_size": "4KiB"},
@@ -408,6 +410,24 @@ def test_cli_endpoint_implies_the_endpoint_target_and_skip_removes_workloads() -
 def test_config_check_rejects(changes: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         build_config(**cli_fields(**changes)).check()  # type: ignore[arg-type]
+
+
+def test_small_sweep_table_has_a_row_per_step() -> None:
+    def small(op: str, conc: int, ops_per_s: float) -> WorkloadResult:
+        return result(
+            workload=f"{op} 4 KiB x{conc} in flight (small sweep)", op=op, object_size=4096,
+            concurrency=conc, kind="small-sweep", ops_per_s=ops_per_s,
+            server_cpu_us_per_op=500.0, p99_ms=9.5,
+        )  # fmt: skip
+
+    rows = [small("PUT", 8, 900.0), small("GET", 8, 2300.0), small("PUT", 32, 1300.0)]
+    table = markdown.small_sweep_table(rows).splitlines()
+
+    assert table[0].startswith("| in flight | PUT ops/s | GET ops/s |")
+    assert [line.split("|")[1:4] for line in table[2:]] == [
+        [" 8         ", " 900       ", " 2300      "],
+        [" 32        ", " 1300      ", " -         "],
+    ]
 
 
 def test_cli_workload_names_match_the_suite() -> None:
