@@ -269,7 +269,8 @@ class NodeClient:
         task.add_done_callback(self._batches.discard)
 
     def _answered(self, base: str) -> None:
-        """A batch to ``base`` ended: send what waited for it."""
+        """A batch to ``base`` ended: send what waited for it (docs/benchmarks.md, "The next
+        batch at the end of the turn")."""
         self._in_flight[base] -= 1
         if base not in self._pending or base in self._scheduled:
             return
@@ -277,7 +278,10 @@ class NodeClient:
             for c in self._pending.pop(base):
                 _settle(c.future, exc=DriveError(f"{c.name}: node client closed"))
             return
-        self._flush(base)
+        # Sent at the end of this turn, not now: the requests this answer woke (and any other
+        # woken in the same turn) add their next calls to the same batch first.
+        self._scheduled.add(base)
+        asyncio.get_running_loop().call_soon(self._flush, base)
 
     async def _send(self, base: str, calls: list[_Call], counted: bool) -> None:
         """Send one batch and settle its calls; then (``counted``) send what waited for it."""

@@ -96,6 +96,34 @@ def test_calls_wait_for_the_batch_in_flight_and_go_together(bulk: str) -> None:
     asyncio.run(go())
 
 
+def test_a_call_made_by_a_request_the_answer_woke_joins_the_waiting_batch() -> None:
+    """What waited for a batch goes at the end of the answer's turn: a request woken by that
+    answer (e.g. a write's prune after its commit) adds its next call to the same batch."""
+
+    async def go() -> None:
+        client, channel = held_client()
+        try:
+            commit = client.call(BASE, "d1", "n1/d1", "commit_object", {})
+            await turns()
+            waiting = client.call(BASE, "d2", "n1/d2", "get_versions", {})
+
+            async def write_then_prune() -> str:
+                await commit
+                return str(await client.call(BASE, "d1", "n1/d1", "prune_versions", {}))
+
+            writer = asyncio.create_task(write_then_prune())
+            await turns()
+            channel.release[0].set()
+            await turns()
+            assert channel.batches == [["commit_object"], ["get_versions", "prune_versions"]]
+            channel.release[1].set()
+            assert (await waiting, await writer) == ("get_versions", "prune_versions")
+        finally:
+            await client.close()
+
+    asyncio.run(go())
+
+
 def test_calls_waiting_for_a_node_marked_down_fail_at_once() -> None:
     async def go() -> None:
         client, channel = held_client()
