@@ -173,53 +173,43 @@ def top_frames(profile: Mapping[str, Any]) -> list[str]:
 
 
 def sweep_table(results: Sequence[WorkloadResult]) -> str:
-    by_c: dict[int, dict[str, WorkloadResult]] = {}
-    for r in results:
-        if r.kind == "sweep":
-            by_c.setdefault(r.concurrency, {})[r.op] = r
-
-    def cell(c: int, op: str, fn: Callable[[WorkloadResult], float | None]) -> str:
-        r = by_c[c].get(op)
-        return MISSING if r is None else fmt_num(fn(r))
-
-    rows = [
-        [
-            str(c),
-            cell(c, "PUT", lambda r: r.mb_per_s),
-            cell(c, "GET", lambda r: r.mb_per_s),
-            cell(c, "PUT", lambda r: r.p99_ms),
-            cell(c, "GET", lambda r: r.p99_ms),
-            cell(c, "PUT", lambda r: r.server_cpu_s_per_gb),
-            cell(c, "GET", lambda r: r.server_cpu_s_per_gb),
-        ]
-        for c in sorted(by_c)
+    columns: list[Column] = [
+        ("MB/s", lambda r: r.mb_per_s),
+        ("p99 ms", lambda r: r.p99_ms),
+        ("CPU-s/GB", lambda r: r.server_cpu_s_per_gb),
     ]
-    header = ["in flight", "PUT MB/s", "GET MB/s", "PUT p99 ms", "GET p99 ms"]
-    return md_table([*header, "PUT CPU-s/GB", "GET CPU-s/GB"], rows)
+    return _in_flight_table(results, "sweep", columns)
 
 
 def small_sweep_table(results: Sequence[WorkloadResult]) -> str:
     """Small PUT and GET by requests in flight: ops/s, p99 and server CPU µs per op."""
+    columns: list[Column] = [
+        ("ops/s", lambda r: r.ops_per_s),
+        ("p99 ms", lambda r: r.p99_ms),
+        ("server µs/op", lambda r: r.server_cpu_us_per_op),
+    ]
+    return _in_flight_table(results, "small-sweep", columns)
+
+
+Column = tuple[str, Callable[[WorkloadResult], float | None]]
+
+
+def _in_flight_table(results: Sequence[WorkloadResult], kind: str, columns: list[Column]) -> str:
+    """One row per number of requests in flight of the ``kind`` results; for each column, a
+    PUT and a GET cell."""
     by_c: dict[int, dict[str, WorkloadResult]] = {}
     for r in results:
-        if r.kind == "small-sweep":
+        if r.kind == kind:
             by_c.setdefault(r.concurrency, {})[r.op] = r
 
     def cell(c: int, op: str, fn: Callable[[WorkloadResult], float | None]) -> str:
         r = by_c[c].get(op)
         return MISSING if r is None else fmt_num(fn(r))
 
-    rows = [
-        [
-            str(c),
-            *(cell(c, op, lambda r: r.ops_per_s) for op in ("PUT", "GET")),
-            *(cell(c, op, lambda r: r.p99_ms) for op in ("PUT", "GET")),
-            *(cell(c, op, lambda r: r.server_cpu_us_per_op) for op in ("PUT", "GET")),
-        ]
-        for c in sorted(by_c)
-    ]
-    header = ["in flight", "PUT ops/s", "GET ops/s", "PUT p99 ms", "GET p99 ms"]
-    return md_table([*header, "PUT server µs/op", "GET server µs/op"], rows)
+    ops = ("PUT", "GET")
+    rows = [[str(c), *(cell(c, op, fn) for _, fn in columns for op in ops)] for c in sorted(by_c)]
+    header = ["in flight", *(f"{op} {label}" for label, _ in columns for op in ops)]
+    return md_table(header, rows)
 
 
 def wan_section(r: WorkloadResult) -> list[str]:

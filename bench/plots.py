@@ -32,49 +32,44 @@ def _pyplot() -> Any:
 
 
 def throughput_vs_concurrency(results: Sequence[WorkloadResult], path: Path) -> bool:
+    targets = ((600.0, "PUT target 600 MB/s"), (1500.0, "GET target 1500 MB/s"))
     sweep = [r for r in results if r.kind == "sweep"]
-    if not sweep:
-        return False
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for op, marker in (("PUT", "o"), ("GET", "s")):
-        points = sorted((r.concurrency, r.mb_per_s) for r in sweep if r.op == op)
-        if points:
-            xs, ys = zip(*points, strict=True)
-            ax.plot(xs, ys, marker=marker, label=f"{op} {format_size(sweep[0].object_size)}")
-    ax.axhline(600, color="tab:blue", linestyle=":", linewidth=1, label="PUT target 600 MB/s")
-    ax.axhline(1500, color="tab:orange", linestyle=":", linewidth=1, label="GET target 1500 MB/s")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("requests in flight")
-    ax.set_ylabel("MB/s (10^6 B/s)")
-    ax.set_title("Throughput vs concurrency")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    title = "Throughput vs concurrency"
+    return _vs_concurrency(sweep, "mb_per_s", "MB/s (10^6 B/s)", targets, title, path)
 
 
 def small_ops_vs_concurrency(results: Sequence[WorkloadResult], path: Path) -> bool:
+    targets = ((1000.0, "PUT target (8 in flight)"), (3000.0, "GET target (8 in flight)"))
     sweep = [r for r in results if r.kind == "small-sweep"]
+    title = "Small operations vs concurrency"
+    return _vs_concurrency(sweep, "ops_per_s", "ops/s", targets, title, path)
+
+
+def _vs_concurrency(
+    sweep: Sequence[WorkloadResult],
+    figure: str,
+    ylabel: str,
+    targets: Sequence[tuple[float, str]],
+    title: str,
+    path: Path,
+) -> bool:
+    """PUT and GET's ``figure`` (a WorkloadResult field) by requests in flight, with the
+    targets (PUT's, then GET's) as dotted lines."""
     if not sweep:
         return False
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for op, marker in (("PUT", "o"), ("GET", "s")):
-        points = sorted((r.concurrency, r.ops_per_s) for r in sweep if r.op == op)
+        points = sorted((r.concurrency, getattr(r, figure)) for r in sweep if r.op == op)
         if points:
             xs, ys = zip(*points, strict=True)
             ax.plot(xs, ys, marker=marker, label=f"{op} {format_size(sweep[0].object_size)}")
-    ax.axhline(1000, color="tab:blue", linestyle=":", linewidth=1, label="PUT target (8 in flight)")
-    ax.axhline(
-        3000, color="tab:orange", linestyle=":", linewidth=1, label="GET target (8 in flight)"
-    )
+    for (value, label), color in zip(targets, ("tab:blue", "tab:orange"), strict=False):
+        ax.axhline(value, color=color, linestyle=":", linewidth=1, label=label)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("requests in flight")
-    ax.set_ylabel("ops/s")
-    ax.set_title("Small operations vs concurrency")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

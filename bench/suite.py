@@ -151,19 +151,7 @@ async def _list(s: Suite, n: int) -> list[WorkloadResult]:
 
 async def _sweep(s: Suite, n: int) -> list[WorkloadResult]:
     c = s.config
-    payload = s.payload(c.object_size)
-    out = []
-    for conc in c.concurrency_sweep:
-        prefix = f"run-{n}/sweep-{conc}-"
-        for op in ("PUT", "GET"):
-            w = Workload(op, c.object_size, c.count, conc, prefix, "sweep")
-            name = f"{w.name} x{conc} in flight (sweep)"
-            out.append(
-                await measure(s.client, s.bucket, w, payload, s.meter, s.progress, False, name)
-            )
-        keys = Workload("PUT", 1, c.count, 1, prefix).object_keys()
-        await delete_objects(s.client, s.bucket, keys, 8)
-    return out
+    return await _in_flight_steps(s, n, "sweep", c.object_size, c.count, c.concurrency_sweep)
 
 
 async def _small_sweep(s: Suite, n: int) -> list[WorkloadResult]:
@@ -171,17 +159,25 @@ async def _small_sweep(s: Suite, n: int) -> list[WorkloadResult]:
     ops/s and the server CPU per op follow the requests in flight (the nodes' batches carry
     more calls as more requests wait)."""
     c = s.config
-    payload = s.payload(c.small_size)
+    steps = c.small_concurrency_sweep
+    return await _in_flight_steps(s, n, "small-sweep", c.small_size, c.small_count, steps)
+
+
+async def _in_flight_steps(
+    s: Suite, n: int, kind: str, size: int, count: int, steps: Sequence[int]
+) -> list[WorkloadResult]:
+    """PUT then GET of ``count`` objects of ``size`` at each number of requests in flight."""
+    payload = s.payload(size)
     out = []
-    for conc in c.small_concurrency_sweep:
-        prefix = f"run-{n}/small-sweep-{conc}-"
+    for conc in steps:
+        prefix = f"run-{n}/{kind}-{conc}-"
         for op in ("PUT", "GET"):
-            w = Workload(op, c.small_size, c.small_count, conc, prefix, "small-sweep")
-            name = f"{w.name} x{conc} in flight (small sweep)"
+            w = Workload(op, size, count, conc, prefix, kind)
+            name = f"{w.name} x{conc} in flight ({kind.replace('-', ' ')})"
             out.append(
                 await measure(s.client, s.bucket, w, payload, s.meter, s.progress, False, name)
             )
-        keys = Workload("PUT", 1, c.small_count, 1, prefix).object_keys()
+        keys = Workload("PUT", 1, count, 1, prefix).object_keys()
         await delete_objects(s.client, s.bucket, keys, 16)
     return out
 
