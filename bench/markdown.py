@@ -172,6 +172,9 @@ def top_frames(profile: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+Column = tuple[str, Callable[[WorkloadResult], float | None]]
+
+
 def sweep_table(results: Sequence[WorkloadResult]) -> str:
     columns: list[Column] = [
         ("MB/s", lambda r: r.mb_per_s),
@@ -189,9 +192,6 @@ def small_sweep_table(results: Sequence[WorkloadResult]) -> str:
         ("server µs/op", lambda r: r.server_cpu_us_per_op),
     ]
     return _in_flight_table(results, "small-sweep", columns)
-
-
-Column = tuple[str, Callable[[WorkloadResult], float | None]]
 
 
 def _in_flight_table(results: Sequence[WorkloadResult], kind: str, columns: list[Column]) -> str:
