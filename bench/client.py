@@ -1,8 +1,11 @@
-"""A lean async S3 client for the benchmark's data path: aiohttp, keep-alive, SigV4 headers with
+"""A lean async S3 client for the benchmark's data path: keep-alive, SigV4 headers with
 ``UNSIGNED-PAYLOAD`` (no payload hashing, no aws-chunked framing), bodies streamed and counted.
 
-It is what PERF.md's peers were measured with, so its figures compare; boto3 would add payload
-SHA-256, CRC32 trailers and thread-pool overhead on the client's share of the same cores.
+It is the kind of client PERF.md's peers were measured with; boto3 would add payload SHA-256,
+CRC32 trailers and thread-pool overhead on the client's share of the same cores. Requests whose
+body is at most ``_SLICE_BYTES`` (every small operation, every GET) go over ``bench.http1``'s
+connections, which cost well under half of aiohttp's CPU per request; streamed uploads, other
+requests and rate-limited (WAN) clients use aiohttp.
 Independent of the server's code on purpose: it signs from the SigV4 recipe, not from
 ``gateway.sigv4``, so a shared bug cannot cancel out.
 """
@@ -25,6 +28,7 @@ import aiohttp
 from defusedxml import ElementTree
 from yarl import URL
 
+from bench import http1
 from bench.ratelimit import Throttle
 
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
@@ -245,6 +249,15 @@ def generated_md5(size: int, block: bytes) -> str:
     return md5.hexdigest()
 
 
+def _path(bucket: str, key: str) -> str:
+    """The request's URI-encoded path.
+
+    >>> _path("b", "a b/c")
+    '/b/a%20b/c'
+    """
+    return "/" + quote(bucket, safe="") + ("/" + quote(key, safe="/-_.~") if key else "")
+
+
 def _base_and_host(endpoint: str) -> tuple[str, str]:
     """``("http://h:1", "h:1")`` for ``http://h:1``; ValueError for anything else."""
     parts = urlsplit(endpoint)
@@ -260,7 +273,8 @@ class S3Client:
     the way a load balancer in front of them would.
 
     ``read_bufsize_bytes``: how much of a response aiohttp buffers before it stops reading the
-    socket; a rate-limited (WAN) client keeps it small so the server feels the slow link.
+    socket; a rate-limited (WAN) client keeps it small so the server feels the slow link. Such
+    a client (``recv_buffer_bytes`` given) and ``https`` endpoints use aiohttp for everything.
     """
 
     def __init__(
@@ -275,13 +289,16 @@ class S3Client:
         endpoints = [endpoint] if isinstance(endpoint, str) else list(endpoint)
         if not endpoints:
             raise ValueError("no endpoint")
-        self._targets = itertools.cycle([_base_and_host(e) for e in endpoints])
+        self._bases = [_base_and_host(e) for e in endpoints]
+        self._targets = itertools.cycle(self._bases)
         self._signer = Signer(credentials)
         self._max_connections = max_connections
         self._read_bufsize = read_bufsize_bytes
         self._sock_read_timeout_s = sock_read_timeout_s
         self._recv_buffer_bytes = recv_buffer_bytes
         self._session: aiohttp.ClientSession | None = None
+        self._lean = recv_buffer_bytes is None and all(e.startswith("http://") for e in endpoints)
+        self._pools: dict[str, http1.Pool] = {}
 
     def _socket(self, addr_info: Any) -> socket.socket:
         """A client socket with a small receive buffer, so a slow reader's TCP window closes
@@ -307,9 +324,20 @@ class S3Client:
             ),
             skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
         )
+        if self._lean:
+            for base, _ in self._bases:
+                parts = urlsplit(base)
+                assert parts.hostname is not None
+                self._pools[base] = http1.Pool(
+                    parts.hostname, parts.port or 80, self._max_connections,
+                    self._sock_read_timeout_s,
+                )  # fmt: skip
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        for pool in self._pools.values():
+            pool.close()
+        self._pools.clear()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -334,7 +362,7 @@ class S3Client:
 
         ``data``: bytes, or an async iterator of slices with ``content_length`` given.
         """
-        path = "/" + quote(bucket, safe="") + ("/" + quote(key, safe="/-_.~") if key else "")
+        path = _path(bucket, key)
         base, host = next(self._targets)
         headers = self._signer.headers(method, host, path, dict(query or {}))
         qs = canonical_query(dict(query)) if query else ""
@@ -353,11 +381,41 @@ class S3Client:
                 raise S3RequestError(method, path, resp.status, await resp.read())
             yield resp
 
+    def _leans(self, data: bytes | memoryview | None = None) -> bool:
+        return self._lean and (data is None or len(data) <= _SLICE_BYTES)
+
+    async def _exchange(
+        self,
+        method: str,
+        bucket: str,
+        key: str = "",
+        data: bytes | memoryview | None = None,
+        sink: http1.Sink | None = None,
+    ) -> http1.Response:
+        """One signed request over ``bench.http1`` (``_leans``); a non-2xx answer raises
+        S3RequestError."""
+        path = _path(bucket, key)
+        base, host = next(self._targets)
+        headers = list(self._signer.headers(method, host, path).items())
+        if data is not None or method in ("PUT", "POST"):
+            headers.append(("Content-Length", str(len(data) if data is not None else 0)))
+        head = http1.request_head(method, path, headers)
+        resp = await self._pools[base].request(head, data, method == "HEAD", sink)
+        if not 200 <= resp.status < 300:
+            raise S3RequestError(method, path, resp.status, resp.body)
+        return resp
+
     async def create_bucket(self, bucket: str) -> None:
+        if self._leans():
+            await self._exchange("PUT", bucket)
+            return
         async with self._request("PUT", bucket) as resp:
             await resp.read()
 
     async def delete_bucket(self, bucket: str) -> None:
+        if self._leans():
+            await self._exchange("DELETE", bucket)
+            return
         async with self._request("DELETE", bucket) as resp:
             await resp.read()
 
@@ -372,6 +430,9 @@ class S3Client:
             return await self.put_object_stream(
                 bucket, key, throttle.paced(_body_slices(data)), len(data)
             )
+        if self._leans(data):
+            answer = await self._exchange("PUT", bucket, key, data)
+            return PutResult(etag=answer.headers.get("etag", "").strip('"'))
         async with self._request("PUT", bucket, key, data=data) as resp:
             await resp.read()
             return PutResult(etag=resp.headers.get("ETag", "").strip('"'))
@@ -388,6 +449,8 @@ class S3Client:
         self, bucket: str, key: str, verify: bool = False, throttle: Throttle | None = None
     ) -> GetResult:
         """Stream the body and discard it, counting bytes (and hashing them when ``verify``)."""
+        if throttle is None and self._leans():
+            return await self._get_counted(bucket, key, verify)
         async with self._request("GET", bucket, key) as resp:
             md5 = hashlib.md5() if verify else None
             received = 0
@@ -412,18 +475,44 @@ class S3Client:
                 md5_hex=md5.hexdigest() if md5 is not None else None,
             )
 
+    async def _get_counted(self, bucket: str, key: str, verify: bool) -> GetResult:
+        md5 = hashlib.md5() if verify else None
+        received = 0
+
+        def count(chunk: memoryview) -> None:
+            nonlocal received
+            received += len(chunk)
+            if md5 is not None:
+                md5.update(chunk)
+
+        resp = await self._exchange("GET", bucket, key, sink=count)
+        length = resp.headers.get("content-length")
+        return GetResult(
+            received_bytes=received,
+            content_length=int(length) if length is not None else None,
+            md5_hex=md5.hexdigest() if md5 is not None else None,
+        )
+
     async def get_object_bytes(self, bucket: str, key: str) -> bytes:
         """A small object's whole body."""
+        if self._leans():
+            return (await self._exchange("GET", bucket, key)).body
         async with self._request("GET", bucket, key) as resp:
             return await resp.read()
 
     async def head_object(self, bucket: str, key: str) -> int | None:
         """The object's Content-Length."""
+        if self._leans():
+            length = (await self._exchange("HEAD", bucket, key)).headers.get("content-length")
+            return int(length) if length is not None else None
         async with self._request("HEAD", bucket, key) as resp:
             await resp.read()
             return resp.content_length
 
     async def delete_object(self, bucket: str, key: str) -> None:
+        if self._leans():
+            await self._exchange("DELETE", bucket, key)
+            return
         async with self._request("DELETE", bucket, key) as resp:
             await resp.read()
 
