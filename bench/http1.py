@@ -125,6 +125,7 @@ class Connection(asyncio.BufferedProtocol):
         self._head: Head | None = None
         self._chunks: _Chunks | None = None
         self._left = 0  # body bytes still to come (Content-Length framing)
+        self._until_close = False  # the body ends with the connection (no length, not chunked)
         self._body = bytearray()
         self._sink: Sink | None = None
         self._no_body = False
@@ -139,8 +140,7 @@ class Connection(asyncio.BufferedProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        head = self._head
-        if head is not None and head.length is None and not head.chunked:
+        if self._head is not None and self._until_close:
             self._finish()  # framed by the connection's end
         elif self._waiter is not None and not self._waiter.done():
             self._waiter.set_exception(exc or ConnectionResetError("connection closed"))
@@ -218,6 +218,8 @@ class Connection(asyncio.BufferedProtocol):
                 if self._left == 0:
                     self._finish()
                     return
+            else:
+                self._until_close = True
             data = rest
             if not data:
                 return
@@ -228,8 +230,7 @@ class Connection(asyncio.BufferedProtocol):
             if ended:
                 self._finish()
             return
-        head = self._head
-        if head.length is None:  # until the connection ends
+        if self._until_close:
             self._take(data)
             return
         if len(data) > self._left:
@@ -250,9 +251,8 @@ class Connection(asyncio.BufferedProtocol):
         assert head is not None and waiter is not None
         self._head, self._chunks = None, None
         body, self._body = bytes(self._body), bytearray()
-        if head.headers.get("connection", "").lower() == "close" or (
-            head.length is None and not head.chunked and not self._no_body
-        ):
+        if self._until_close or head.headers.get("connection", "").lower() == "close":
+            self._until_close = False
             self.closed = True
             if self._transport is not None:
                 self._transport.close()

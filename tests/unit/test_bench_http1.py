@@ -20,6 +20,7 @@ class _Scripted:
     def __init__(self, script: Sequence[bytes | None], close_after: frozenset[int]) -> None:
         self.script, self.close_after = script, close_after
         self.seen: list[bytes] = []
+        self.connections = 0
         self._writers: list[asyncio.StreamWriter] = []
 
     async def start(self) -> int:
@@ -36,6 +37,7 @@ class _Scripted:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.append(writer)
+        self.connections += 1
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -63,13 +65,19 @@ def _run(
     requests: Callable[[http1.Pool], Awaitable[object]],
     read_timeout_s: float = 5,
     close_after: frozenset[int] = frozenset(),
+    connections: list[int] | None = None,
 ) -> tuple[object, list[bytes]]:
+    """``requests`` against a scripted server; what it returned, and the requests the server
+    read (``connections``, if given, gets how many connections it accepted)."""
+
     async def main() -> tuple[object, list[bytes]]:
         server = _Scripted(script, close_after)
         pool = http1.Pool("127.0.0.1", await server.start(), 2, read_timeout_s)
         try:
             return await requests(pool), server.seen
         finally:
+            if connections is not None:
+                connections.append(server.connections)
             pool.close()
             await server.close()
 
@@ -159,8 +167,10 @@ def test_head_and_204_answers_have_no_body_whatever_their_length_says() -> None:
             out.append((r.status, r.headers.get("content-length", ""), r.body))
         return out
 
-    got, _ = _run(answers, three)
+    connections: list[int] = []
+    got, _ = _run(answers, three, connections=connections)
     assert got == [(200, "4096", b""), (204, "", b""), (200, "1", b"x")]
+    assert connections == [1]  # none of them ended the connection
 
 
 def test_an_answer_framed_by_the_connection_end_and_connection_close() -> None:
