@@ -1,8 +1,8 @@
 """A minimal HTTP/1.1 keep-alive client for the benchmark's own requests (``bench.client``).
 
 The client shares the box's two cores with the server it measures, so what it spends per
-request is taken from the server. aiohttp's client costs ~130 µs of CPU per small GET here;
-this one ~50 (docs/benchmarks.md, "A leaner client for the suite"). It does only what the
+request is taken from the server. aiohttp's client cost 105-180 µs of CPU per 4 KiB operation
+here; this one 60-80 (docs/benchmarks.md, "A leaner client for the suite"). It does only what the
 suite needs: one request at a time per connection, a body given as bytes, and an answer
 framed by Content-Length or chunked (or by the connection's end), read into the protocol's
 own buffer (``asyncio.BufferedProtocol``: no bytes object per read) and either kept (small
