@@ -30,6 +30,7 @@ from yarl import URL
 
 from bench import http1
 from bench.ratelimit import Throttle
+from storage.shard_connection import request_bytes
 
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 _ALGORITHM = "AWS4-HMAC-SHA256"
@@ -396,28 +397,29 @@ class S3Client:
         S3RequestError."""
         path = _path(bucket, key)
         base, host = next(self._targets)
-        headers = list(self._signer.headers(method, host, path).items())
+        headers = self._signer.headers(method, host, path)
+        del headers["Host"]  # request_bytes writes it first
         if data is not None or method in ("PUT", "POST"):
-            headers.append(("Content-Length", str(len(data) if data is not None else 0)))
-        head = http1.request_head(method, path, headers)
+            headers["Content-Length"] = str(len(data) if data is not None else 0)
+        head = request_bytes(host, path, headers, method)
         resp = await self._pools[base].request(head, data, method == "HEAD", sink)
         if not 200 <= resp.status < 300:
             raise S3RequestError(method, path, resp.status, resp.body)
         return resp
 
-    async def create_bucket(self, bucket: str) -> None:
+    async def _plain(self, method: str, bucket: str, key: str = "") -> http1.Response:
+        """A request with no body and an answer read whole, over whichever client applies."""
         if self._leans():
-            await self._exchange("PUT", bucket)
-            return
-        async with self._request("PUT", bucket) as resp:
-            await resp.read()
+            return await self._exchange(method, bucket, key)
+        async with self._request(method, bucket, key) as resp:
+            headers = {name.lower(): value for name, value in resp.headers.items()}
+            return http1.Response(resp.status, headers, await resp.read())
+
+    async def create_bucket(self, bucket: str) -> None:
+        await self._plain("PUT", bucket)
 
     async def delete_bucket(self, bucket: str) -> None:
-        if self._leans():
-            await self._exchange("DELETE", bucket)
-            return
-        async with self._request("DELETE", bucket) as resp:
-            await resp.read()
+        await self._plain("DELETE", bucket)
 
     async def put_object(
         self,
@@ -495,26 +497,15 @@ class S3Client:
 
     async def get_object_bytes(self, bucket: str, key: str) -> bytes:
         """A small object's whole body."""
-        if self._leans():
-            return (await self._exchange("GET", bucket, key)).body
-        async with self._request("GET", bucket, key) as resp:
-            return await resp.read()
+        return (await self._plain("GET", bucket, key)).body
 
     async def head_object(self, bucket: str, key: str) -> int | None:
         """The object's Content-Length."""
-        if self._leans():
-            length = (await self._exchange("HEAD", bucket, key)).headers.get("content-length")
-            return int(length) if length is not None else None
-        async with self._request("HEAD", bucket, key) as resp:
-            await resp.read()
-            return resp.content_length
+        length = (await self._plain("HEAD", bucket, key)).headers.get("content-length")
+        return int(length) if length is not None else None
 
     async def delete_object(self, bucket: str, key: str) -> None:
-        if self._leans():
-            await self._exchange("DELETE", bucket, key)
-            return
-        async with self._request("DELETE", bucket, key) as resp:
-            await resp.read()
+        await self._plain("DELETE", bucket, key)
 
     async def list_objects_v2(
         self,

@@ -12,18 +12,18 @@ answers, errors) or handed to a sink slice by slice (a GET's body is counted, ne
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from storage.shard_connection import ResponseError, parse_fields
+
+__all__ = ["Connection", "Head", "Pool", "Response", "ResponseError", "Sink", "parse_head"]
 
 Sink = Callable[[memoryview], None]
 
 _BUFFER_BYTES = 256 * 1024
 _MAX_HEAD_BYTES = 64 * 1024
 _NO_BODY_STATUSES = frozenset({204, 304})
-
-
-class ResponseError(Exception):
-    """The server's answer could not be read as HTTP/1.1."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,22 +50,12 @@ def parse_head(raw: bytes) -> Head:
     >>> parse_head(b"HTTP/1.1 200 OK\\r\\nTransfer-Encoding: chunked").chunked
     True
     """
-    lines = raw.decode("latin-1").split("\r\n")
-    version, _, rest = lines[0].partition(" ")
-    code = rest[:3]
-    if not version.startswith("HTTP/1.") or not code.isdigit():
-        raise ResponseError(f"not an HTTP/1.1 status line: {lines[0][:80]!r}")
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, colon, value = line.partition(":")
-        if not colon:
-            raise ResponseError(f"malformed header line: {line[:80]!r}")
-        headers[name.strip().lower()] = value.strip()
+    _, status, headers = parse_fields(raw)
     chunked = "chunked" in headers.get("transfer-encoding", "").lower()
     length = headers.get("content-length")
     if length is not None and not length.isdigit():
         raise ResponseError(f"bad Content-Length: {length!r}")
-    return Head(int(code), headers, None if chunked or length is None else int(length), chunked)
+    return Head(status, headers, None if chunked or length is None else int(length), chunked)
 
 
 class _Chunks:
@@ -344,13 +334,3 @@ class Pool:
             conn.abort(ConnectionResetError("client closed"))
         self._open.clear()
         self._idle.clear()
-
-
-def request_head(method: str, target: str, headers: Sequence[tuple[str, str]]) -> bytes:
-    """The request line and headers, blank line included.
-
-    >>> request_head("GET", "/b/k", [("Host", "h")])
-    b'GET /b/k HTTP/1.1\\r\\nHost: h\\r\\n\\r\\n'
-    """
-    lines = "".join(f"{name}: {value}\r\n" for name, value in headers)
-    return f"{method} {target} HTTP/1.1\r\n{lines}\r\n".encode()

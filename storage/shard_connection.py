@@ -36,13 +36,12 @@ class ResponseHead:
     keep_alive: bool
 
 
-def parse_head(head: bytes) -> ResponseHead:
-    """Status line and headers (without the blank line) -> what reading the body needs.
+def parse_fields(head: bytes) -> tuple[str, int, dict[str, str]]:
+    """A response's status line and headers (without the blank line): its HTTP version, its
+    status and its header fields (names in lower case); ResponseError when malformed.
 
-    >>> parse_head(b"HTTP/1.1 200 OK\\r\\nContent-Length: 12\\r\\nContent-Type: x")
-    ResponseHead(status=200, content_length=12, keep_alive=True)
-    >>> parse_head(b"HTTP/1.1 404 Not Found\\r\\nconnection: close\\r\\ncontent-length: 3")
-    ResponseHead(status=404, content_length=3, keep_alive=False)
+    >>> parse_fields(b"HTTP/1.1 404 Not Found\\r\\nETag: x\\r\\nX-A: 1")
+    ('HTTP/1.1', 404, {'etag': 'x', 'x-a': '1'})
     """
     lines = head.decode("latin-1").split("\r\n")
     parts = lines[0].split(" ", 2)
@@ -54,10 +53,22 @@ def parse_head(head: bytes) -> ResponseHead:
         if not sep:
             raise ResponseError(f"bad header line {line[:80]!r}")
         fields[name.strip().lower()] = value.strip()
+    return parts[0], int(parts[1]), fields
+
+
+def parse_head(head: bytes) -> ResponseHead:
+    """Status line and headers (without the blank line) -> what reading the body needs.
+
+    >>> parse_head(b"HTTP/1.1 200 OK\\r\\nContent-Length: 12\\r\\nContent-Type: x")
+    ResponseHead(status=200, content_length=12, keep_alive=True)
+    >>> parse_head(b"HTTP/1.1 404 Not Found\\r\\nconnection: close\\r\\ncontent-length: 3")
+    ResponseHead(status=404, content_length=3, keep_alive=False)
+    """
+    version, status, fields = parse_fields(head)
     if "transfer-encoding" in fields or not fields.get("content-length", "").isdigit():
         raise ResponseError("a shard response needs a Content-Length")
-    keep_alive = fields.get("connection", "").lower() != "close" and parts[0] == "HTTP/1.1"
-    return ResponseHead(int(parts[1]), int(fields["content-length"]), keep_alive)
+    keep_alive = fields.get("connection", "").lower() != "close" and version == "HTTP/1.1"
+    return ResponseHead(status, int(fields["content-length"]), keep_alive)
 
 
 def request_bytes(

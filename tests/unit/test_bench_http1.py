@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import pytest
 
 from bench import http1
+from storage.shard_connection import request_bytes
 
 
 class _Scripted:
@@ -84,7 +85,7 @@ def _run(
     return asyncio.run(main())
 
 
-GET = http1.request_head("GET", "/b/k", [("Host", "h")])
+GET = request_bytes("h", "/b/k", {})
 
 
 def test_content_length_answers_on_one_kept_alive_connection() -> None:
@@ -99,7 +100,7 @@ def test_content_length_answers_on_one_kept_alive_connection() -> None:
 
 
 def test_a_body_goes_out_with_its_head() -> None:
-    put = http1.request_head("PUT", "/b/k", [("Content-Length", "3")])
+    put = request_bytes("h", "/b/k", {"Content-Length": "3"}, "PUT")
 
     async def one(pool: http1.Pool) -> http1.Response:
         return await pool.request(put, b"abc")
@@ -153,7 +154,7 @@ def test_chunked_answers_are_decoded_and_the_connection_kept() -> None:
 
 
 def test_head_and_204_answers_have_no_body_whatever_their_length_says() -> None:
-    head = http1.request_head("HEAD", "/b/k", [])
+    head = request_bytes("h", "/b/k", {}, "HEAD")
     answers = [
         b"HTTP/1.1 200 OK\r\nContent-Length: 4096\r\n\r\n",
         b"HTTP/1.1 204 No Content\r\n\r\n",
