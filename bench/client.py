@@ -275,7 +275,8 @@ class S3Client:
 
     ``read_bufsize_bytes``: how much of a response aiohttp buffers before it stops reading the
     socket; a rate-limited (WAN) client keeps it small so the server feels the slow link. Such
-    a client (``recv_buffer_bytes`` given) and ``https`` endpoints use aiohttp for everything.
+    a client (``recv_buffer_bytes`` given), ``https`` endpoints and ``lean=False`` use aiohttp
+    for everything.
     """
 
     def __init__(
@@ -286,6 +287,7 @@ class S3Client:
         read_bufsize_bytes: int = _READ_BUFSIZE_BYTES,
         sock_read_timeout_s: float = 120,
         recv_buffer_bytes: int | None = None,
+        lean: bool = True,
     ) -> None:
         endpoints = [endpoint] if isinstance(endpoint, str) else list(endpoint)
         if not endpoints:
@@ -298,7 +300,9 @@ class S3Client:
         self._sock_read_timeout_s = sock_read_timeout_s
         self._recv_buffer_bytes = recv_buffer_bytes
         self._session: aiohttp.ClientSession | None = None
-        self._lean = recv_buffer_bytes is None and all(e.startswith("http://") for e in endpoints)
+        self._lean = (
+            lean and recv_buffer_bytes is None and all(e.startswith("http://") for e in endpoints)
+        )
         self._pools: dict[str, http1.Pool] = {}
 
     def _socket(self, addr_info: Any) -> socket.socket:

@@ -35,6 +35,7 @@ WORKLOADS = (
     "memory",
     "floor",
 )
+CLIENTS = ("lean", "aiohttp")
 # Workloads that need no server: a run of only these starts none.
 SERVERLESS = ("floor",)
 RESULTS_ROOT = Path(__file__).resolve().parent / "results"
@@ -53,6 +54,9 @@ class BenchConfig:
     secret_key: str | None = None
     region: str = "us-east-1"
     server_pids: tuple[int, ...] = ()
+    # The suite's HTTP client for small requests and GETs: "lean" (bench/http1.py) or "aiohttp"
+    # (the kind of client PERF.md's peer figures were taken with; ~2x its CPU per request).
+    client: str = "lean"
     # workloads
     workloads: tuple[str, ...] = WORKLOADS
     runs: int = 3
@@ -91,6 +95,8 @@ class BenchConfig:
             raise ValueError(
                 f"unknown workload(s) {sorted(unknown)}; known: {', '.join(WORKLOADS)}"
             )
+        if self.client not in CLIENTS:
+            raise ValueError(f"--client is one of {', '.join(CLIENTS)}")
         if self.target not in ("embedded", "cluster", "endpoint"):
             raise ValueError("--target is embedded or cluster (or give --endpoint)")
         if self.target == "endpoint":
@@ -189,6 +195,7 @@ def build_config(
     workloads: str,
     small_concurrency_sweep: str = "8,16,32",
     skip: str,
+    client: str = "lean",
     **fields: Any,
 ) -> BenchConfig:
     """A BenchConfig from the CLI's flat options (sizes as text, lists comma-separated)."""
@@ -216,6 +223,7 @@ def build_config(
         secret_key=f["secret_key"],
         region=f["region"],
         server_pids=tuple(f["server_pid"]),
+        client=client,
         workloads=tuple(w for w in chosen if w not in skipped),
         runs=f["runs"],
         verify=f["verify"],

@@ -18,6 +18,13 @@ from bench.results import WorkloadResult
 
 MIB = 2**20
 
+# How the report names the suite's client (``BenchConfig.client``); results from before the
+# choice existed were all taken with aiohttp's.
+CLIENT_NAMES = {
+    "lean": "bench/http1.py for small requests and GETs",
+    "aiohttp": "aiohttp",
+}
+
 
 def md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """An aligned Markdown table.
@@ -334,7 +341,8 @@ def render(
         f"# {title}",
         "",
         f"{environment.get('date')} on {environment.get('host')} ({environment.get('cpus')} CPUs, "
-        f"Python {environment.get('python')}); server: {environment.get('server')}. "
+        f"Python {environment.get('python')}); server: {environment.get('server')}; "
+        f"client: {CLIENT_NAMES.get(config.get('client', 'aiohttp'), '?')}. "
         f"Medians of {config.get('runs')} run(s) unless marked once. MB = 10^6 bytes, "
         "CPU-s/GB = CPU seconds of all server processes per 10^9 bytes of object data.",
         "",

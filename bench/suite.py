@@ -298,7 +298,8 @@ async def run_suite(
     runs: list[list[WorkloadResult]] = []
     once: list[WorkloadResult] = []
     profile: dict[str, Any] = {}
-    async with S3Client(target.endpoints, target.credentials, connections) as client:
+    lean = config.client == "lean"
+    async with S3Client(target.endpoints, target.credentials, connections, lean=lean) as client:
         suite = Suite(config, target, client, bucket, meter, progress, log)
         await client.create_bucket(bucket)
         try:

@@ -48,6 +48,12 @@ def bench(
         Path | None,
         typer.Option(help="server data / cluster folder, kept (and its LIST bucket) [temp]"),
     ] = None,
+    client: Annotated[
+        str,
+        typer.Option(
+            help="HTTP client for small requests and GETs: lean (bench/http1.py) or aiohttp"
+        ),
+    ] = "lean",
     server_env: Annotated[
         list[str] | None, typer.Option(help="NAME=VALUE for the started server (repeatable)")
     ] = None,
@@ -144,6 +150,7 @@ def bench(
             topology=topology,
             gateways=gateways,
             data_dir=data_dir,
+            client=client,
             access_key=access_key,
             secret_key=secret_key,
             region=region,

@@ -9,10 +9,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from bench.floor import STAGES
 from bench.floor_skeleton import measure_skeleton
+from bench.markdown import CLIENT_NAMES
 from bench.ops_floor import op_shapes
 from huimin.cli import app
 from tests.conftest import Server
@@ -76,10 +78,12 @@ def check_results(doc: dict[str, Any]) -> None:
         assert r["p50_ms"] <= r["p95_ms"] <= r["p99_ms"]
 
 
-def test_bench_runs_end_to_end(server: Server, tmp_path: Path) -> None:
+@pytest.mark.parametrize("client", ["lean", "aiohttp"])
+def test_bench_runs_end_to_end(server: Server, tmp_path: Path, client: str) -> None:
     out = tmp_path / "bench.json"
     args = ["bench", "--workloads", "large,small", "--size", "1MiB", "--count", "2"]
     args += ["--concurrency", "2", "--small-count", "20", "--runs", "2", "--verify"]
+    args += ["--client", client]
     args += [*endpoint_args(server), "--json", str(out), "--results", str(tmp_path / "r")]
     args += ["--no-progress", "--no-plots"]
 
@@ -89,9 +93,10 @@ def test_bench_runs_end_to_end(server: Server, tmp_path: Path) -> None:
     assert "| PUT 1 MiB " in run.output and "| GET 4 KiB " in run.output
     doc = json.loads(out.read_text())
     assert doc == json.loads((tmp_path / "r" / "results.json").read_text())
-    assert (tmp_path / "r" / "report.md").exists()
+    report = (tmp_path / "r" / "report.md").read_text()
+    assert f"client: {CLIENT_NAMES[client]}." in report
     check_results(doc)
-    assert doc["config"]["secret_key"] == "***"
+    assert doc["config"]["secret_key"] == "***" and doc["config"]["client"] == client
     assert doc["environment"]["server_cpu_measured"] is True
     assert [r["workload"] for r in doc["results"]] == [
         "PUT 1 MiB",

@@ -405,6 +405,7 @@ def test_cli_endpoint_implies_the_endpoint_target_and_skip_removes_workloads() -
         {"mixed_read_fraction": 1.5},
         {"target": "mars"},
         {"floor_size": "4KiB"},
+        {"client": "curl"},
     ],
 )
 def test_config_check_rejects(changes: dict[str, object]) -> None:
