@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -13,6 +14,19 @@ from aiohttp import web
 
 from bench.client import Credentials, S3Client, S3RequestError
 from gateway.sigv4 import AuthRequest, authenticate
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+async def _listen(handle: Handler) -> tuple[web.AppRunner, str]:
+    """A server on a free port answering every path with ``handle``: its runner and URL."""
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    return runner, f"http://{host}:{port}"
 
 
 async def _serve(seen: list[tuple[int, str, str]], index: int) -> tuple[web.AppRunner, str]:
@@ -22,13 +36,7 @@ async def _serve(seen: list[tuple[int, str, str]], index: int) -> tuple[web.AppR
         seen.append((index, request.host, signer or ""))
         return web.Response()
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    host, port = runner.addresses[0][:2]
-    return runner, f"http://{host}:{port}"
+    return await _listen(handle)
 
 
 def test_requests_go_to_the_endpoints_in_turn_signed_for_each_host() -> None:
@@ -69,13 +77,7 @@ async def _serve_objects(objects: dict[str, bytes]) -> tuple[web.AppRunner, str]
             return web.Response(status=404, body=b"<Error><Code>NoSuchKey</Code></Error>")
         return web.Response(body=objects[path])
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    host, port = runner.addresses[0][:2]
-    return runner, f"http://{host}:{port}"
+    return await _listen(handle)
 
 
 @pytest.mark.parametrize("lean", [True, False], ids=["bench.http1", "aiohttp"])
