@@ -257,10 +257,10 @@ class Pool:
 
     def __init__(self, host: str, port: int, limit: int, read_timeout_s: float) -> None:
         self._host, self._port = host, port
-        self._idle: list[Connection] = []
+        self._open: set[Connection] = set()  # every connection not known to be closed
+        self._idle: list[Connection] = []  # those of them between requests
         self._slots = asyncio.Semaphore(limit)
         self._read_timeout_s = read_timeout_s
-        self._open: set[Connection] = set()
 
     async def request(
         self,
@@ -315,7 +315,7 @@ class Pool:
         """The exchange, failed with TimeoutError once nothing arrived for read_timeout_s."""
         loop = asyncio.get_running_loop()
         timeout = self._read_timeout_s
-        timer: asyncio.TimerHandle | None = None
+        timer: asyncio.TimerHandle | None = None  # rearmed by check while bytes still come
 
         def check() -> None:
             nonlocal timer
@@ -332,7 +332,7 @@ class Pool:
             timer.cancel()
 
     def close(self) -> None:
-        for conn in [*self._open, *self._idle]:
+        for conn in self._open:  # the idle ones among them
             conn.abort(ConnectionResetError("client closed"))
         self._open.clear()
         self._idle.clear()

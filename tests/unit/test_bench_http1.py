@@ -34,7 +34,9 @@ class _Scripted:
         for writer in self._writers:
             writer.close()
         await self._server.wait_closed()
-        await asyncio.sleep(0.01)  # the transports' close callbacks run
+        # Aborted and closed transports finish in loop callbacks; let them run before the loop
+        # ends, or their sockets are reported unclosed (ResourceWarning, an error here).
+        await asyncio.sleep(0.01)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.append(writer)
