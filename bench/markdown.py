@@ -341,7 +341,8 @@ def render(
         f"# {title}",
         "",
         f"{environment.get('date')} on {environment.get('host')} ({environment.get('cpus')} CPUs, "
-        f"Python {environment.get('python')}); server: {environment.get('server')}; "
+        f"Python {environment.get('python')} at {environment.get('python_executable', '?')}); "
+        f"server: {environment.get('server')}; "
         f"client: {CLIENT_NAMES.get(config.get('client', 'aiohttp'), '?')}. "
         f"Medians of {config.get('runs')} run(s) unless marked once. MB = 10^6 bytes, "
         "CPU-s/GB = CPU seconds of all server processes per 10^9 bytes of object data.",

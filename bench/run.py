@@ -57,6 +57,8 @@ def _environment(
         "host": platform.node(),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
+        # which build: a distribution's optimized one or a plain source build differ by 10-30%
+        "python_executable": os.path.realpath(sys.executable),
         "platform": platform.platform(),
         "huimin": huimin_version,
         "server": "none (floor only)" if target is None else target.label,
