@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,9 @@ def test_bench_runs_end_to_end(server: Server, tmp_path: Path, client: str) -> N
     assert doc == json.loads((tmp_path / "r" / "results.json").read_text())
     report = (tmp_path / "r" / "report.md").read_text()
     assert f"client: {CLIENT_NAMES[client]}." in report
+    interpreter = os.path.realpath(sys.executable)  # which build ran: optimized or not
+    assert doc["environment"]["python_executable"] == interpreter
+    assert f" at {interpreter}); server:" in report
     check_results(doc)
     assert doc["config"]["secret_key"] == "***" and doc["config"]["client"] == client
     assert doc["environment"]["server_cpu_measured"] is True
