@@ -147,6 +147,31 @@ def stage_costs(samples: Mapping[str, Sequence[float]]) -> dict[str, float]:
     return {stage: statistics.median(v) for stage, v in samples.items() if v}
 
 
+# PERF.md's stage costs, measured on these machines: MD5 (hashlib) at 870 MB/s per core.
+PERF_MD5_CPU_S_PER_GB = 1.14
+
+
+def host_speed_note(costs: Mapping[str, float]) -> str | None:
+    """How fast this host ran during the floor, against the day PERF.md's stage costs were
+    measured: the same C code (hashlib's MD5) timed both times. The shared machines drift by
+    a third; Python-heavy small operations move more than this C loop.
+
+    >>> host_speed_note({"md5": 1.30})  # doctest: +ELLIPSIS
+    'host speed: MD5 (hashlib) cost 1.30 CPU-s/GB in the floor, 1.14 in PERF.md: ...at 88% ...'
+    >>> host_speed_note({}) is None
+    True
+    """
+    md5 = costs.get("md5")
+    if not md5:
+        return None
+    return (
+        f"host speed: MD5 (hashlib) cost {md5:.2f} CPU-s/GB in the floor, "
+        f"{PERF_MD5_CPU_S_PER_GB} in PERF.md: this host ran at "
+        f"{PERF_MD5_CPU_S_PER_GB / md5:.0%} of the speed PERF.md measured (at the start of the "
+        "suite)"
+    )
+
+
 def durable_stage(costs: Mapping[str, float]) -> str:
     """The cheaper measured way for a node to receive bytes and write them durably.
 

@@ -31,7 +31,7 @@ from typing import Any
 from bench import listing, markdown, plots, servers
 from bench.client import Credentials
 from bench.config import RESULTS_ROOT, BenchConfig, Log, load_note, scale_notes
-from bench.floor import floor_document
+from bench.floor import floor_document, host_speed_note, stage_costs
 from bench.floor_measure import available_cores, measure_floor, store_layout, store_nodes
 from bench.floor_skeleton import measure_ops_floor
 from bench.ops_floor import op_shapes, ops_floor_document
@@ -154,6 +154,10 @@ def run_bench(config: BenchConfig, log: Log = print) -> dict[str, Any]:
             if failed:
                 failures += 1
                 notes.append(failed)
+            speed = None if floor is None else host_speed_note(stage_costs(floor["stages"]))
+            if speed:
+                notes.append(speed)
+                log(speed)
         if not config.needs_server():
             environment = _environment(None, load_start, None)
         else:

@@ -192,6 +192,9 @@ def test_bench_floor_alone_starts_no_server_and_rerenders(tmp_path: Path) -> Non
         (sample,) = ops["ops"][op]["samples"]
         assert sample["nodes_us"] == 0 and sample["gateway_us"] > 0 and sample["client_us"] > 0
     assert "| PUT 4 KiB | 0 " in run.output
+    # the host's speed against PERF.md's, from the same C loop: for reading the figures
+    speed = [n for n in doc["notes"] if n.startswith("host speed: MD5 (hashlib) cost ")]
+    assert len(speed) == 1 and f"- {speed[0]}" in (results / "report.md").read_text()
     (results / "report.md").unlink()
     again = CliRunner().invoke(app, ["bench", "--rerender", str(results)])
     assert again.exit_code == 0, again.output
